@@ -1,0 +1,1 @@
+"""Renderers: turn the engines' result objects into terminal text, JSON and Slack replies."""

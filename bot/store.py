@@ -1,0 +1,413 @@
+"""The embedded SQLite store: watch list, check history, alerts, digest runs and the audit log.
+
+WAL mode, one short transaction per write, and forward-only migrations keyed on PRAGMA user_version,
+so a crash mid-run loses at most that run and never earlier history.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+WATCH_KINDS = ("ip", "cidr", "domain", "server")
+
+# MIGRATIONS[n] takes a database from schema version n to n+1. Append only; never edit one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE watch (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('ip', 'cidr', 'domain', 'server')),
+        value TEXT NOT NULL,
+        added_by TEXT NOT NULL DEFAULT '',
+        added_at TEXT NOT NULL,
+        UNIQUE (kind, value)
+    );
+    CREATE TABLE checks (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'problem', 'failed')),
+        result_json TEXT NOT NULL
+    );
+    CREATE INDEX checks_by_subject ON checks (kind, subject, finished_at);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        subject_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+        summary TEXT NOT NULL,
+        channel TEXT NOT NULL DEFAULT '',
+        thread_ts TEXT NOT NULL DEFAULT '',
+        opened_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        closed_at TEXT,
+        acknowledged_by TEXT,
+        acknowledged_at TEXT
+    );
+    CREATE UNIQUE INDEX one_open_alert_per_subject ON alerts (subject_key) WHERE state = 'open';
+    CREATE TABLE digest_runs (
+        id INTEGER PRIMARY KEY,
+        scheduled_for TEXT NOT NULL UNIQUE,
+        claimed_by TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL CHECK (status IN ('running', 'sent', 'failed')),
+        channel TEXT NOT NULL DEFAULT '',
+        ts TEXT NOT NULL DEFAULT '',
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL DEFAULT '',
+        command TEXT NOT NULL,
+        args TEXT NOT NULL DEFAULT '',
+        allowed INTEGER NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    """,
+]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class WatchItem:
+    kind: str
+    value: str
+    added_by: str
+    added_at: str
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    id: int
+    kind: str
+    subject: str
+    started_at: str
+    finished_at: str
+    status: str
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    id: int
+    subject_key: str
+    kind: str
+    state: str
+    summary: str
+    channel: str
+    thread_ts: str
+    opened_at: str
+    updated_at: str
+    closed_at: str | None
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+
+
+@dataclass(frozen=True)
+class DigestRun:
+    id: int
+    scheduled_for: str
+    claimed_by: str
+    started_at: str
+    finished_at: str | None
+    status: str
+    channel: str
+    ts: str
+    error: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: str
+    user_id: str
+    channel_id: str
+    command: str
+    args: str
+    allowed: bool
+    reason: str
+
+
+class StoreError(Exception):
+    """The store file cannot be opened or has a schema newer than this program."""
+
+
+class Store:
+    """One SQLite file. Not shared across threads; open one per process or task group."""
+
+    def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
+            # what `transaction()` wraps.
+            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from None
+        self.migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"store {self.path} has schema version {version}, newer than this relaywatch "
+                f"({len(MIGRATIONS)}); upgrade relaywatch"
+            )
+        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in _split_sql(script):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {target}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so two processes never interleave a
+        # read-then-write (the digest claim relies on this).
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def now(self) -> str:
+        return iso(self.clock())
+
+    # -- watch list -------------------------------------------------------------------------
+
+    def add_watch(self, kind: str, value: str, added_by: str = "") -> bool:
+        """Adds an item; False when it was already there."""
+        if kind not in WATCH_KINDS:
+            raise ValueError(f"watch kind must be one of {', '.join(WATCH_KINDS)}")
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO watch (kind, value, added_by, added_at) VALUES (?, ?, ?, ?)",
+                (kind, value, added_by, self.now()),
+            )
+            return cursor.rowcount == 1
+
+    def remove_watch(self, kind: str, value: str) -> bool:
+        with self.transaction() as db:
+            cursor = db.execute("DELETE FROM watch WHERE kind = ? AND value = ?", (kind, value))
+            return cursor.rowcount == 1
+
+    def watch_list(self, kind: str | None = None) -> list[WatchItem]:
+        query = "SELECT kind, value, added_by, added_at FROM watch"
+        params: tuple[str, ...] = ()
+        if kind:
+            query += " WHERE kind = ?"
+            params = (kind,)
+        rows = self.db.execute(query + " ORDER BY kind, value", params).fetchall()
+        return [WatchItem(**dict(row)) for row in rows]
+
+    # -- check history ----------------------------------------------------------------------
+
+    def record_check(
+        self,
+        kind: str,
+        subject: str,
+        status: str,
+        result: dict[str, Any],
+        started_at: datetime | None = None,
+    ) -> int:
+        finished = self.now()
+        started = iso(started_at) if started_at else finished
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO checks (kind, subject, started_at, finished_at, status, result_json) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, subject, started, finished, status, json.dumps(result, sort_keys=True)),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def checks(
+        self, kind: str, subject: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[CheckRecord]:
+        """Newest first."""
+        query = "SELECT * FROM checks WHERE kind = ?"
+        params: list[Any] = [kind]
+        if subject is not None:
+            query += " AND subject = ?"
+            params.append(subject)
+        if since is not None:
+            query += " AND finished_at >= ?"
+            params.append(iso(since))
+        query += " ORDER BY finished_at DESC, id DESC LIMIT ?"
+        params.append(limit)
+        return [_check(row) for row in self.db.execute(query, params).fetchall()]
+
+    def latest_check(self, kind: str, subject: str) -> CheckRecord | None:
+        found = self.checks(kind, subject, limit=1)
+        return found[0] if found else None
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def open_alert(self, subject_key: str) -> AlertRecord | None:
+        row = self.db.execute(
+            "SELECT * FROM alerts WHERE subject_key = ? AND state = 'open'", (subject_key,)
+        ).fetchone()
+        return AlertRecord(**dict(row)) if row else None
+
+    def latest_alert(self, subject_key: str) -> AlertRecord | None:
+        row = self.db.execute(
+            "SELECT * FROM alerts WHERE subject_key = ? ORDER BY id DESC LIMIT 1", (subject_key,)
+        ).fetchone()
+        return AlertRecord(**dict(row)) if row else None
+
+    def create_alert(
+        self, subject_key: str, kind: str, summary: str, channel: str = "", thread_ts: str = ""
+    ) -> AlertRecord | None:
+        """Opens an alert; None when one is already open for this subject (one alert per change)."""
+        now = self.now()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO alerts (subject_key, kind, state, summary, channel, "
+                "thread_ts, opened_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?, ?, ?)",
+                (subject_key, kind, summary, channel, thread_ts, now, now),
+            )
+            if cursor.rowcount != 1:
+                return None
+        return self.open_alert(subject_key)
+
+    def set_alert_thread(self, alert_id: int, channel: str, thread_ts: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE alerts SET channel = ?, thread_ts = ?, updated_at = ? WHERE id = ?",
+                (channel, thread_ts, self.now(), alert_id),
+            )
+
+    def update_alert(self, alert_id: int, summary: str, close: bool = False) -> None:
+        now = self.now()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE alerts SET summary = ?, updated_at = ?, state = ?, closed_at = ? "
+                "WHERE id = ?",
+                (summary, now, "closed" if close else "open", now if close else None, alert_id),
+            )
+
+    def acknowledge_alert(self, alert_id: int, user_id: str) -> bool:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ?",
+                (user_id, self.now(), alert_id),
+            )
+            return cursor.rowcount == 1
+
+    def alerts(self, state: str | None = None) -> list[AlertRecord]:
+        query = "SELECT * FROM alerts"
+        params: tuple[str, ...] = ()
+        if state:
+            query += " WHERE state = ?"
+            params = (state,)
+        rows = self.db.execute(query + " ORDER BY id", params).fetchall()
+        return [AlertRecord(**dict(row)) for row in rows]
+
+    # -- digest runs ------------------------------------------------------------------------
+
+    def claim_digest(self, scheduled_for: str, claimed_by: str) -> DigestRun | None:
+        """Claims the digest due at `scheduled_for`; None if another run (any process) has it."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO digest_runs (scheduled_for, claimed_by, started_at, status) "
+                "VALUES (?, ?, ?, 'running')",
+                (scheduled_for, claimed_by, self.now()),
+            )
+            if cursor.rowcount != 1:
+                return None
+        return self.digest_run(scheduled_for)
+
+    def finish_digest(
+        self, run_id: int, status: str, channel: str = "", ts: str = "", error: str = ""
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE digest_runs SET status = ?, finished_at = ?, channel = ?, ts = ?, "
+                "error = ? WHERE id = ?",
+                (status, self.now(), channel, ts, error, run_id),
+            )
+
+    def digest_run(self, scheduled_for: str) -> DigestRun | None:
+        row = self.db.execute(
+            "SELECT * FROM digest_runs WHERE scheduled_for = ?", (scheduled_for,)
+        ).fetchone()
+        return DigestRun(**dict(row)) if row else None
+
+    def digest_runs(self, limit: int = 50) -> list[DigestRun]:
+        rows = self.db.execute(
+            "SELECT * FROM digest_runs ORDER BY scheduled_for DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [DigestRun(**dict(row)) for row in rows]
+
+    # -- audit ------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        user_id: str,
+        command: str,
+        args: str,
+        allowed: bool,
+        reason: str = "",
+        channel_id: str = "",
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO audit (at, user_id, channel_id, command, args, allowed, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.now(), user_id, channel_id, command, args, int(allowed), reason),
+            )
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        rows = self.db.execute(
+            "SELECT at, user_id, channel_id, command, args, allowed, reason FROM audit "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [AuditEntry(**{**dict(row), "allowed": bool(row["allowed"])}) for row in rows]
+
+
+def _check(row: sqlite3.Row) -> CheckRecord:
+    data = dict(row)
+    data["result"] = json.loads(data.pop("result_json"))
+    return CheckRecord(**data)
+
+
+def _split_sql(script: str) -> list[str]:
+    # Our migration scripts contain no semicolons inside literals, so a plain split is exact.
+    return [part.strip() for part in script.split(";") if part.strip()]
