@@ -1,0 +1,89 @@
+"""What a chat command receives (who asked, where, config, store, progress) and the errors it raises."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.config import Config
+from bot.store import Store, utc_now
+
+
+class CommandUsageError(Exception):
+    """Bad input: shown to the requester only, as one line that says what to type instead."""
+
+
+class CommandDenied(Exception):
+    """Not allowed for this requester: shown to the requester only, with the reason."""
+
+
+@dataclass(frozen=True)
+class Requester:
+    user_id: str
+    channel_id: str
+    is_admin: bool
+
+
+@dataclass
+class CommandContext:
+    config: Config
+    store: Store
+    requester: Requester
+    # updates the "checking…" message; the adapter throttles it, so call as often as is useful
+    progress: Callable[[str], Awaitable[None]]
+    clock: Callable[[], datetime] = utc_now
+
+    def watch_covers(self, target: str) -> bool:
+        """True when `target` (an IP, a name, or host[:port]) is on, or inside, the watch list."""
+        return target_is_watched(self.store, target)
+
+    def require_watched(
+        self, target: str, also_allowed: Callable[[str], bool] | None = None
+    ) -> None:
+        """Non-admins may only check watch-list targets (or what `also_allowed` permits)."""
+        if self.requester.is_admin or self.watch_covers(target):
+            return
+        if also_allowed is not None and also_allowed(target):
+            return
+        raise CommandDenied(
+            f"{target} is not on the watch list; only admins may check other targets. "
+            "Ask an admin to run `/mailhealth watch add " + target + "`."
+        )
+
+
+def target_is_watched(store: Store, target: str) -> bool:
+    value = target.strip().lower().rstrip(".")
+    host = value
+    if value.startswith("["):
+        host = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        host = value.partition(":")[0]
+    address = _address(host)
+    for item in store.watch_list():
+        watched = item.value.lower()
+        if item.kind == "server" and watched in (value, host):
+            return True
+        if item.kind == "server":
+            watched_host = (
+                watched[1:].partition("]")[0]
+                if watched.startswith("[")
+                else (watched.partition(":")[0] if watched.count(":") == 1 else watched)
+            )
+            if watched_host == host:
+                return True
+        elif address is not None and item.kind in ("ip", "cidr"):
+            if address in ipaddress.ip_network(item.value, strict=False):
+                return True
+        elif address is None and item.kind == "domain":
+            if host == watched or host.endswith("." + watched):
+                return True
+    return False
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
