@@ -1,4 +1,4 @@
-"""What a chat command receives (who asked, where, config, store, progress) and the errors it raises."""
+"""What a chat command receives (who, where, config, store, progress) and the errors it raises."""
 
 from __future__ import annotations
 
