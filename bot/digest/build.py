@@ -1,0 +1,374 @@
+"""Building the digest from the store's history: latest results, and what changed since last time.
+
+Everything here reads the store and nothing else, so a digest can be rebuilt after a restart and
+"changes since the previous digest" come from history, not from memory.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from bot.config import Config
+from bot.digest.facts import (
+    ATTACK_SUSPECT_KINDS,
+    blacklist_facts,
+    failure_reason,
+    mail_totals,
+    relay_facts,
+    suspect_facts,
+)
+from bot.digest.model import (
+    AddressReport,
+    AlertNote,
+    Digest,
+    Listing,
+    MailTotals,
+    NotRun,
+    ServerReport,
+    SuspectReport,
+)
+from bot.store import AlertRecord, CheckRecord, Store, iso
+
+BLACKLIST_KINDS = ("ip", "cidr", "domain")
+# how far back "days listed" looks; hourly checks make this about three months
+HISTORY_LIMIT = 2000
+
+
+def parse_window(text: str) -> timedelta:
+    """'24h', '90m', '7d' → a timedelta; anything else counts as a day."""
+    match = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", text or "")
+    if not match:
+        return timedelta(hours=24)
+    value, unit = int(match.group(1)), match.group(2)
+    return {"m": timedelta(minutes=value), "h": timedelta(hours=value), "d": timedelta(days=value)}[
+        unit
+    ]
+
+
+def staleness_limits(config: Config) -> dict[str, timedelta]:
+    """A result older than two scheduled intervals no longer vouches for today."""
+    schedule = config.schedule
+    return {
+        "blacklist": timedelta(minutes=2 * max(1, schedule.blacklist_every_minutes)),
+        "relay": timedelta(hours=2 * max(1, schedule.relay_every_hours)),
+        "mailsummary": timedelta(minutes=2 * max(1, schedule.logsummary_every_minutes)),
+    }
+
+
+def mail_subject(config: Config) -> str:
+    """The subject monitor runs record the mail summary under: the configured window ("24h")."""
+    return config.logs.window
+
+
+def previous_digest_time(store: Store, now: datetime) -> datetime:
+    """When the last sent digest was built; 24 h ago when none was sent yet."""
+    for run in store.digest_runs(limit=20):
+        if run.status == "sent" and _parse(run.started_at) < now:
+            return _parse(run.started_at)
+    return now - timedelta(hours=24)
+
+
+def build_digest(store: Store, config: Config, now: datetime) -> Digest:
+    since = previous_digest_time(store, now)
+    limits = staleness_limits(config)
+    not_run: list[NotRun] = []
+    addresses = [
+        _address_report(store, item.kind, item.value, now, since, limits["blacklist"], not_run)
+        for item in store.watch_list()
+        if item.kind in BLACKLIST_KINDS
+    ]
+    servers = [
+        _server_report(store, item.value, now, since, limits["relay"], not_run)
+        for item in store.watch_list("server")
+    ]
+    mail, suspects = _mail_report(store, config, now, since, limits["mailsummary"], not_run)
+    alerts = store.alerts()
+    open_alerts = [_alert_note(a) for a in alerts if a.state == "open"]
+    acknowledged = [
+        _alert_note(a)
+        for a in alerts
+        if a.acknowledged_at and (a.state == "open" or _parse(a.acknowledged_at) >= since)
+    ]
+    status, reasons = _overall(addresses, servers, suspects, not_run, store)
+    return Digest(
+        generated_at=iso(now),
+        since=iso(since),
+        status=status,
+        reasons=reasons,
+        addresses=addresses,
+        servers=servers,
+        mail=mail,
+        suspects=suspects,
+        not_run=not_run,
+        open_alerts=open_alerts,
+        acknowledged=acknowledged,
+    )
+
+
+def _address_report(
+    store: Store,
+    kind: str,
+    subject: str,
+    now: datetime,
+    since: datetime,
+    stale_after: timedelta,
+    not_run: list[NotRun],
+) -> AddressReport:
+    history = store.checks("blacklist", subject, limit=HISTORY_LIMIT)
+    if not history:
+        not_run.append(NotRun("blacklist", subject, "never checked", None, None))
+        return AddressReport(subject, kind, "unchecked", None, None, note="never checked")
+    latest = history[0]
+    usable = [r for r in history if r.status != "failed"]
+    if latest.status == "failed" or not usable:
+        reason = failure_reason(latest)
+        not_run.append(NotRun("blacklist", subject, reason, latest.finished_at, latest.id))
+        report = AddressReport(subject, kind, "failed", latest.finished_at, latest.id, note=reason)
+        if usable:  # what we last knew, clearly marked as not today's answer
+            report.note += f" (last good check {usable[0].finished_at})"
+        return report
+    current = usable[0]
+    facts = blacklist_facts(current)
+    if facts.lists_total and not facts.lists_answered:
+        reason = f"none of {facts.lists_total} lists answered"
+        not_run.append(NotRun("blacklist", subject, reason, current.finished_at, current.id))
+        return AddressReport(subject, kind, "failed", current.finished_at, current.id, note=reason)
+    if now - _parse(current.finished_at) > stale_after:
+        reason = f"last check {current.finished_at} is too old to vouch for today"
+        not_run.append(NotRun("blacklist", subject, reason, current.finished_at, current.id))
+        return AddressReport(subject, kind, "stale", current.finished_at, current.id, note=reason)
+    streak_start = _listing_streaks(usable, facts.keys)
+    listings = [
+        Listing(
+            target=fact.target,
+            zone=fact.zone,
+            codes=list(fact.codes),
+            meanings=list(fact.meanings),
+            delist_url=fact.delist_url,
+            severity=fact.severity,
+            listed_since=streak_start[fact.key],
+            days_listed=max(0, (now - _parse(streak_start[fact.key])).days),
+            new=_parse(streak_start[fact.key]) > since,
+        )
+        for fact in facts.listings
+    ]
+    baseline = _at_or_before(usable, since)
+    removed: list[str] = []
+    if baseline is not None:
+        removed = [
+            f"{target} {zone}"
+            for target, zone in sorted(blacklist_facts(baseline).keys - facts.keys)
+        ]
+    return AddressReport(
+        subject=subject,
+        kind=kind,
+        status="listed" if listings else "clean",
+        checked_at=current.finished_at,
+        check_id=current.id,
+        listings=listings,
+        removed=removed,
+        lists_answered=facts.lists_answered,
+        lists_total=facts.lists_total,
+        failed_lists=facts.failed_lists,
+        unhealthy_lists=facts.unhealthy_lists,
+    )
+
+
+def _listing_streaks(
+    usable: list[CheckRecord], keys: frozenset[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """For each current listing, the first check of its unbroken run (history newest first)."""
+    start = {key: usable[0].finished_at for key in keys}
+    still_running = set(keys)
+    for record in usable[1:]:
+        if not still_running:
+            break
+        listed = blacklist_facts(record).keys
+        for key in list(still_running):
+            if key in listed:
+                start[key] = record.finished_at
+            else:
+                still_running.discard(key)
+    return start
+
+
+def _server_report(
+    store: Store,
+    subject: str,
+    now: datetime,
+    since: datetime,
+    stale_after: timedelta,
+    not_run: list[NotRun],
+) -> ServerReport:
+    history = store.checks("relay", subject, limit=200)
+    if not history:
+        not_run.append(NotRun("relay", subject, "never checked", None, None))
+        return ServerReport(subject, "unchecked", "", "", [], None, None, note="never checked")
+    latest = history[0]
+    usable = [r for r in history if r.status != "failed"]
+    baseline = _at_or_before(usable, since)
+    previous = relay_facts(baseline).verdict if baseline else ""
+    if latest.status == "failed":
+        reason = failure_reason(latest)
+        not_run.append(NotRun("relay", subject, reason, latest.finished_at, latest.id))
+        return ServerReport(
+            subject, "failed", "", previous, [], latest.finished_at, latest.id, note=reason
+        )
+    facts = relay_facts(latest)
+    if now - _parse(latest.finished_at) > stale_after:
+        reason = f"last check {latest.finished_at} is too old to vouch for today"
+        not_run.append(NotRun("relay", subject, reason, latest.finished_at, latest.id))
+        return ServerReport(
+            subject,
+            "stale",
+            facts.verdict,
+            previous,
+            list(facts.warnings),
+            latest.finished_at,
+            latest.id,
+            note=reason,
+        )
+    if facts.verdict in ("inconclusive", "unreachable", ""):
+        reason = f"relay test was {facts.verdict or 'without a verdict'}"
+        not_run.append(NotRun("relay", subject, reason, latest.finished_at, latest.id))
+    return ServerReport(
+        subject=subject,
+        status="problem" if facts.verdict in ("open", "suspect") else "ok",
+        verdict=facts.verdict,
+        previous_verdict=previous,
+        warnings=list(facts.warnings),
+        checked_at=latest.finished_at,
+        check_id=latest.id,
+    )
+
+
+def _mail_report(
+    store: Store,
+    config: Config,
+    now: datetime,
+    since: datetime,
+    stale_after: timedelta,
+    not_run: list[NotRun],
+) -> tuple[MailTotals | None, list[SuspectReport]]:
+    subject = mail_subject(config)
+    history = store.checks("mailsummary", subject, limit=HISTORY_LIMIT)
+    if not history:
+        not_run.append(NotRun("mailsummary", subject, "never checked", None, None))
+        return None, []
+    latest = history[0]
+    if latest.status == "failed":
+        reason = failure_reason(latest)
+        not_run.append(NotRun("mailsummary", subject, reason, latest.finished_at, latest.id))
+        return None, []
+    if now - _parse(latest.finished_at) > stale_after:
+        reason = f"last summary {latest.finished_at} is too old to vouch for today"
+        not_run.append(NotRun("mailsummary", subject, reason, latest.finished_at, latest.id))
+        return None, []
+    usable = [r for r in history if r.status != "failed"]
+    window = parse_window(subject)
+    # the window before this one: the summary taken one window earlier (an hour's slack either
+    # way, since monitor runs are not exactly periodic)
+    target = _parse(latest.finished_at) - window
+    previous = next(
+        (
+            r
+            for r in usable[1:]
+            if abs(_parse(r.finished_at) - target) <= timedelta(hours=1) + window / 24
+        ),
+        None,
+    )
+    current_totals = mail_totals(latest)
+    previous_totals = mail_totals(previous) if previous else None
+    deltas = (
+        {k: v - previous_totals.get(k, 0) for k, v in current_totals.items()}
+        if previous_totals is not None
+        else None
+    )
+    unparsed = latest.result.get("unparsed_lines", 0)
+    mail = MailTotals(
+        window=subject,
+        checked_at=latest.finished_at,
+        check_id=latest.id,
+        current=current_totals,
+        previous=previous_totals,
+        previous_checked_at=previous.finished_at if previous else None,
+        deltas=deltas,
+        unparsed_lines=int(unparsed) if isinstance(unparsed, int | float) else 0,
+    )
+    baseline = _at_or_before(usable, since)
+    known = {s.key for s in suspect_facts(baseline)} if baseline else set()
+    suspects = [
+        SuspectReport(
+            s.kind,
+            s.subject,
+            s.score,
+            list(s.reasons),
+            list(s.evidence[:5]),
+            new=s.key not in known,
+        )
+        for s in suspect_facts(latest)
+    ]
+    return mail, suspects
+
+
+def _overall(
+    addresses: list[AddressReport],
+    servers: list[ServerReport],
+    suspects: list[SuspectReport],
+    not_run: list[NotRun],
+    store: Store,
+) -> tuple[str, list[str]]:
+    red: list[str] = []
+    yellow: list[str] = []
+    for report in addresses:
+        abuse = [x for x in report.listings if x.severity != "policy"]
+        policy = [x for x in report.listings if x.severity == "policy"]
+        if abuse:
+            zones = ", ".join(sorted({x.zone for x in abuse}))
+            red.append(f"{report.subject} is listed on {zones}")
+        elif policy:
+            zones = ", ".join(sorted({x.zone for x in policy}))
+            yellow.append(f"{report.subject} is on policy list {zones} (not an abuse listing)")
+    for server in servers:
+        if server.verdict == "open" and server.status != "stale":
+            red.append(f"{server.subject} is an open relay")
+        elif server.verdict == "suspect" and server.status != "stale":
+            yellow.append(f"{server.subject} may relay (verdict: suspect)")
+    compromise = [s for s in suspects if s.kind not in ATTACK_SUSPECT_KINDS]
+    if compromise:
+        names = ", ".join(f"{s.subject} ({s.kind})" for s in compromise[:3])
+        more = f" and {len(compromise) - 3} more" if len(compromise) > 3 else ""
+        red.append(f"possible compromise: {names}{more}")
+    if not_run:
+        yellow.append(
+            f"{len(not_run)} check{'s' if len(not_run) != 1 else ''} could not vouch for today"
+        )
+    if not store.watch_list():
+        yellow.append("the watch list is empty: add IPs, domains and servers to monitor")
+    if red:
+        return "red", red + yellow
+    if yellow:
+        return "yellow", yellow
+    return "green", ["every watched address is clean, no open relay, no suspects"]
+
+
+def _at_or_before(usable: list[CheckRecord], moment: datetime) -> CheckRecord | None:
+    return next((r for r in usable if _parse(r.finished_at) <= moment), None)
+
+
+def _alert_note(alert: AlertRecord) -> AlertNote:
+    return AlertNote(
+        id=alert.id,
+        subject_key=alert.subject_key,
+        kind=alert.kind,
+        state=alert.state,
+        summary=alert.summary,
+        opened_at=alert.opened_at,
+        acknowledged_by=alert.acknowledged_by,
+        acknowledged_at=alert.acknowledged_at,
+    )
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)

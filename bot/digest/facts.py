@@ -1,0 +1,199 @@
+"""Reading stored check documents (the engines' documented `--json`) into comparable facts.
+
+The store keeps each check's JSON document; the digest and the change alerts both need the same
+questions answered about it (which lists, which verdict, which suspects), so they are answered here,
+against the documented keys only, tolerating documents from failed runs that lack them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.store import CheckRecord
+
+# Worst first: the verdict that speaks for a server with several addresses / ports.
+RELAY_VERDICT_ORDER = ("open", "suspect", "inconclusive", "unreachable", "closed")
+RELAY_ALERT_VERDICTS = ("open", "suspect")
+
+
+@dataclass(frozen=True)
+class ListingFact:
+    target: str  # the address or name that is listed (a CIDR or hostname check lists addresses)
+    zone: str
+    codes: tuple[str, ...] = ()
+    meanings: tuple[str, ...] = ()
+    txt: str = ""
+    delist_url: str = ""
+    severity: str = ""  # "major" | "minor" | "policy" when the engine reports it
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.target, self.zone)
+
+
+@dataclass(frozen=True)
+class BlacklistFacts:
+    listings: tuple[ListingFact, ...]
+    lists_answered: int
+    lists_total: int
+    failed_lists: int
+    unhealthy_lists: int
+
+    @property
+    def keys(self) -> frozenset[tuple[str, str]]:
+        return frozenset(listing.key for listing in self.listings)
+
+
+@dataclass(frozen=True)
+class RelayFacts:
+    verdict: str  # the worst verdict over the record's targets; "" when none was reported
+    per_target: tuple[tuple[str, str], ...]  # (target, verdict)
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SuspectFact:
+    kind: str
+    subject: str
+    score: float
+    reasons: tuple[str, ...]
+    evidence: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.subject}"
+
+
+def _targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    targets = data.get("targets")
+    return [t for t in targets if isinstance(t, dict)] if isinstance(targets, list) else []
+
+
+def blacklist_facts(record: CheckRecord) -> BlacklistFacts:
+    listings: list[ListingFact] = []
+    answered = total = failed = unhealthy = 0
+    for entry in _targets(record.result):
+        target = str(entry.get("target", record.subject))
+        for listed in entry.get("listed") or []:
+            if not isinstance(listed, dict):
+                continue
+            listings.append(
+                ListingFact(
+                    target=target,
+                    zone=str(listed.get("zone", "?")),
+                    codes=tuple(str(c) for c in listed.get("codes") or []),
+                    meanings=tuple(str(m) for m in listed.get("meanings") or []),
+                    txt=str(listed.get("txt") or ""),
+                    delist_url=str(listed.get("delist_url") or ""),
+                    severity=str(listed.get("severity") or ""),
+                )
+            )
+        answered += _int(entry.get("lists_answered"))
+        total += _int(entry.get("lists_total"))
+        failed += len(entry.get("failed") or [])
+        unhealthy += len(entry.get("unhealthy") or [])
+    listings.sort(key=lambda item: (_severity_rank(item.severity), item.target, item.zone))
+    return BlacklistFacts(tuple(listings), answered, total, failed, unhealthy)
+
+
+def relay_facts(record: CheckRecord) -> RelayFacts:
+    per_target: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    for entry in _targets(record.result):
+        target = str(entry.get("target", record.subject))
+        per_target.append((target, str(entry.get("verdict") or "")))
+        for warning in entry.get("warnings") or []:
+            text = warning if isinstance(warning, str) else _warning_text(warning)
+            if text and text not in warnings:
+                warnings.append(text)
+        diagnostics = entry.get("diagnostics")
+        if isinstance(diagnostics, dict):
+            for warning in diagnostics.get("warnings") or []:
+                text = warning if isinstance(warning, str) else _warning_text(warning)
+                if text and text not in warnings:
+                    warnings.append(text)
+    return RelayFacts(worst_verdict(v for _, v in per_target), tuple(per_target), tuple(warnings))
+
+
+def worst_verdict(verdicts: Any) -> str:
+    known = [v for v in verdicts if v in RELAY_VERDICT_ORDER]
+    if not known:
+        return ""
+    return min(known, key=RELAY_VERDICT_ORDER.index)
+
+
+def suspect_facts(record: CheckRecord) -> list[SuspectFact]:
+    suspects = record.result.get("suspects")
+    found: list[SuspectFact] = []
+    for item in suspects if isinstance(suspects, list) else []:
+        if not isinstance(item, dict):
+            continue
+        score = item.get("score", 0)
+        found.append(
+            SuspectFact(
+                kind=str(item.get("kind", "?")),
+                subject=str(item.get("subject", "?")),
+                score=float(score) if isinstance(score, int | float) else 0.0,
+                reasons=tuple(str(r) for r in item.get("reasons") or []),
+                evidence=tuple(str(e) for e in item.get("evidence") or []),
+            )
+        )
+    found.sort(key=lambda s: (-s.score, s.kind, s.subject))
+    return found
+
+
+def mail_totals(record: CheckRecord) -> dict[str, int]:
+    totals = record.result.get("totals")
+    if not isinstance(totals, dict):
+        return {}
+    return {str(k): int(v) for k, v in totals.items() if isinstance(v, int | float)}
+
+
+def failure_reason(record: CheckRecord) -> str:
+    """One line saying why a failed check failed, from whatever the document carries."""
+    data = record.result
+    for key in ("error", "reason", "message"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value
+    reasons: list[str] = []
+    for entry in _targets(data):
+        for key in ("error", "reason"):
+            value = entry.get(key)
+            if isinstance(value, str) and value:
+                reasons.append(f"{entry.get('target', record.subject)}: {value}")
+        verdict = entry.get("verdict")
+        if verdict == "unreachable":
+            reasons.append(f"{entry.get('target', record.subject)}: unreachable")
+        if entry.get("lists_total") and not entry.get("lists_answered"):
+            reasons.append(
+                f"{entry.get('target', record.subject)}: none of "
+                f"{entry.get('lists_total')} lists answered"
+            )
+    errors = data.get("errors")
+    if isinstance(errors, list):
+        reasons.extend(str(e) for e in errors[:3])
+    return "; ".join(reasons[:3]) or "the check did not complete"
+
+
+def _warning_text(warning: Any) -> str:
+    if isinstance(warning, dict):
+        for key in ("message", "text", "warning", "reason"):
+            if isinstance(warning.get(key), str):
+                return warning[key]
+    return str(warning) if warning else ""
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _severity_rank(severity: str) -> int:
+    return {"major": 0, "minor": 1, "policy": 2}.get(severity, 1)
+
+
+# Suspect kinds that describe attacks *on* us (relay probing, password guessing) rather than a
+# compromised host or account of ours: shown in the digest, but they do not turn it red or alert —
+# every public mail server sees them every day.
+ATTACK_SUSPECT_KINDS = frozenset({"relay_probe", "sasl_bruteforce", "sasl_brute_force"})

@@ -1,0 +1,123 @@
+"""The health digest as data: what the renderers (terminal, Slack, JSON) all draw from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+DigestStatus = Literal["green", "yellow", "red"]
+# listed / clean: the latest check answered; failed: the latest check could not complete;
+# stale: the last usable result is too old to vouch for today; unchecked: never checked.
+SubjectStatus = Literal["listed", "clean", "failed", "stale", "unchecked"]
+
+
+@dataclass
+class Listing:
+    target: str
+    zone: str
+    codes: list[str]
+    meanings: list[str]
+    delist_url: str
+    severity: str
+    listed_since: str  # ISO time of the first check in the current unbroken run of listings
+    days_listed: int
+    new: bool  # first seen after the previous digest
+
+
+@dataclass
+class AddressReport:
+    """One watched IP, CIDR or domain on the DNS blocklists."""
+
+    subject: str
+    kind: str  # ip | cidr | domain
+    status: SubjectStatus
+    checked_at: str | None
+    check_id: int | None
+    listings: list[Listing] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # "target zone" delisted since last digest
+    lists_answered: int = 0
+    lists_total: int = 0
+    failed_lists: int = 0
+    unhealthy_lists: int = 0
+    note: str = ""  # why failed / stale / unchecked
+
+
+@dataclass
+class ServerReport:
+    """One watched mail server's open-relay verdict."""
+
+    subject: str
+    status: Literal["ok", "problem", "failed", "stale", "unchecked"]
+    verdict: str  # open | closed | suspect | inconclusive | unreachable | "" (unknown)
+    previous_verdict: str  # at the previous digest; "" when unknown
+    warnings: list[str]
+    checked_at: str | None
+    check_id: int | None
+    note: str = ""
+
+
+@dataclass
+class MailTotals:
+    window: str
+    checked_at: str
+    check_id: int
+    current: dict[str, int]
+    previous: dict[str, int] | None  # the window before (None: no history that far back)
+    previous_checked_at: str | None
+    deltas: dict[str, int] | None
+    unparsed_lines: int
+
+
+@dataclass
+class SuspectReport:
+    kind: str
+    subject: str
+    score: float
+    reasons: list[str]
+    evidence: list[str]  # the first few log lines that prove it
+    new: bool
+
+
+@dataclass
+class NotRun:
+    """A check the digest cannot vouch for: shown as such, never as green."""
+
+    kind: str  # blacklist | relay | mailsummary
+    subject: str
+    reason: str
+    at: str | None
+    check_id: int | None
+
+
+@dataclass
+class AlertNote:
+    id: int
+    subject_key: str
+    kind: str
+    state: str
+    summary: str
+    opened_at: str
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+
+
+@dataclass
+class Digest:
+    generated_at: str
+    since: str  # the previous digest this one compares with (or 24 h before, for the first)
+    status: DigestStatus
+    reasons: list[str]  # why the status is what it is, worst first
+    addresses: list[AddressReport]
+    servers: list[ServerReport]
+    mail: MailTotals | None
+    suspects: list[SuspectReport]
+    not_run: list[NotRun]
+    open_alerts: list[AlertNote]
+    acknowledged: list[AlertNote]  # acknowledged since the previous digest, or still open
+
+    @property
+    def could_not_run(self) -> bool:
+        return bool(self.not_run)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,380 @@
+"""Change alerts: one alert (a thread) per change, follow-ups in that thread, closed when it clears.
+
+The decision is driven by the alert table, not by memory: "listed now and no open alert" opens one,
+"open alert and something changed since it was last updated" replies in its thread. The store's
+one-open-alert-per-subject index makes opening exactly-once even with two bot processes, and a
+guarded update (below) makes follow-ups exactly-once too. A failed check changes nothing: we do
+not know more than before.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from bot.digest.facts import (
+    ATTACK_SUSPECT_KINDS,
+    RELAY_ALERT_VERDICTS,
+    BlacklistFacts,
+    ListingFact,
+    SuspectFact,
+    blacklist_facts,
+    relay_facts,
+    suspect_facts,
+)
+from bot.poster import ChatPoster
+from bot.render.reply import ChatReply, buttons, context, escape, plain_reply, sections
+from bot.store import AlertRecord, CheckRecord, Store, iso
+
+log = logging.getLogger("relaywatch.alerts")
+
+# a suspect that no summary has flagged for this long is considered quiet and its alert closes
+SUSPECT_QUIET_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    alert_id: int
+    subject_key: str
+    action: Literal["opened", "followed_up", "closed"]
+    text: str
+    ts: str = ""  # the posted message's ts ("" when it could not be posted)
+
+
+def blacklist_key(subject: str) -> str:
+    return f"blacklist:{subject}"
+
+
+def relay_key(subject: str) -> str:
+    return f"relay:{subject}"
+
+
+def suspect_key(suspect: SuspectFact) -> str:
+    return f"suspect:{suspect.kind}:{suspect.subject}"
+
+
+class Alerter:
+    """Posts alerts and their follow-ups to one channel through any ChatPoster."""
+
+    def __init__(self, store: Store, poster: ChatPoster, channel: str) -> None:
+        self.store = store
+        self.poster = poster
+        self.channel = channel
+
+    # -- blocklists -------------------------------------------------------------------------
+
+    async def on_blacklist(self, record: CheckRecord) -> list[AlertEvent]:
+        if record.status == "failed":
+            return []
+        key = blacklist_key(record.subject)
+        facts = blacklist_facts(record)
+        alert = self.store.open_alert(key)
+        if alert is None:
+            if not facts.listings:
+                return []
+            return await self._open(key, "blacklist", record, _listing_opening(record, facts))
+        if not alert.thread_ts:
+            if not facts.listings:  # cleared before its first message ever got out
+                return await self._follow_up(
+                    alert, "", _listing_summary(record.subject, facts), True
+                )
+            return await self._repost(alert, record, _listing_opening(record, facts))
+        reported = self._reported(alert, record)
+        before = blacklist_facts(reported).keys if reported else frozenset()
+        if facts.keys == before:
+            return []
+        added = [x for x in facts.listings if x.key not in before]
+        removed = sorted(before - facts.keys)
+        if not facts.listings:
+            text = (
+                f":white_check_mark: `{escape(record.subject)}` is no longer listed on any "
+                f"checked list ({facts.lists_answered} of {facts.lists_total} answered). "
+                "Closing this alert."
+            )
+            return await self._follow_up(alert, text, _listing_summary(record.subject, facts), True)
+        parts = []
+        if added:
+            parts.append("now also listed on " + ", ".join(_zone(x) for x in added))
+        if removed:
+            parts.append("removed from " + ", ".join(f"{z} ({t})" for t, z in removed))
+        text = f":arrows_counterclockwise: `{escape(record.subject)}` " + "; ".join(parts)
+        text += f". Still listed on {len(facts.listings)}."
+        return await self._follow_up(alert, text, _listing_summary(record.subject, facts), False)
+
+    # -- relay ------------------------------------------------------------------------------
+
+    async def on_relay(self, record: CheckRecord) -> list[AlertEvent]:
+        if record.status == "failed":
+            return []
+        key = relay_key(record.subject)
+        facts = relay_facts(record)
+        alert = self.store.open_alert(key)
+        if alert is None:
+            if facts.verdict not in RELAY_ALERT_VERDICTS:
+                return []
+            return await self._open(key, "relay", record, _relay_opening(record, facts.verdict))
+        if not alert.thread_ts:
+            if facts.verdict not in RELAY_ALERT_VERDICTS:
+                summary = f"{record.subject} relay verdict {facts.verdict}"
+                return await self._follow_up(alert, "", summary, facts.verdict == "closed")
+            return await self._repost(alert, record, _relay_opening(record, facts.verdict))
+        reported = self._reported(alert, record)
+        before = relay_facts(reported).verdict if reported else ""
+        if facts.verdict == before or not facts.verdict:
+            return []
+        summary = f"{record.subject} relay verdict {facts.verdict}"
+        if facts.verdict == "closed":
+            text = (
+                f":white_check_mark: `{escape(record.subject)}` now refuses to relay "
+                f"(verdict closed, was {before or 'unknown'}). Closing this alert."
+            )
+            return await self._follow_up(alert, text, summary, True)
+        text = (
+            f":arrows_counterclockwise: `{escape(record.subject)}` relay verdict is now "
+            f"*{facts.verdict}* (was {before or 'unknown'})."
+        )
+        if facts.verdict in ("inconclusive", "unreachable"):
+            text += " The alert stays open until a test shows the relay closed."
+        return await self._follow_up(alert, text, summary, False)
+
+    # -- suspects ---------------------------------------------------------------------------
+
+    async def on_mailsummary(self, record: CheckRecord, now: datetime) -> list[AlertEvent]:
+        if record.status == "failed":
+            return []
+        events: list[AlertEvent] = []
+        current = {
+            suspect_key(s): s for s in suspect_facts(record) if s.kind not in ATTACK_SUSPECT_KINDS
+        }
+        for key, suspect in current.items():
+            alert = self.store.open_alert(key)
+            if alert is None:
+                events += await self._open(key, "suspect", record, _suspect_opening(suspect))
+            elif not alert.thread_ts:
+                events += await self._repost(alert, record, _suspect_opening(suspect))
+        for alert in self.store.alerts("open"):
+            if alert.kind != "suspect" or alert.subject_key in current:
+                continue
+            last_seen = self._suspect_last_seen(alert, record)
+            if now - last_seen < SUSPECT_QUIET_AFTER:
+                continue
+            subject = alert.subject_key.split(":", 2)[-1]
+            text = (
+                f":white_check_mark: `{escape(subject)}` has not been flagged since "
+                f"{iso(last_seen)} (quiet for a day). Closing this alert."
+            )
+            events += await self._follow_up(alert, text, alert.summary + " (quiet)", True)
+        return events
+
+    def _suspect_last_seen(self, alert: AlertRecord, record: CheckRecord) -> datetime:
+        last = datetime.fromisoformat(alert.opened_at)
+        since = iso(last)
+        for earlier in self.store.checks("mailsummary", record.subject, limit=500):
+            if earlier.finished_at < since:
+                break
+            if earlier.status == "failed":
+                continue
+            if any(suspect_key(s) == alert.subject_key for s in suspect_facts(earlier)):
+                return max(last, datetime.fromisoformat(earlier.finished_at))
+        return last
+
+    # -- posting ----------------------------------------------------------------------------
+
+    def _reported(self, alert: AlertRecord, record: CheckRecord) -> CheckRecord | None:
+        """The check the alert's last message described: the newest usable one before it."""
+        for earlier in self.store.checks(record.kind, record.subject, limit=500):
+            if earlier.id == record.id or earlier.status == "failed":
+                continue
+            if earlier.finished_at <= alert.updated_at:
+                return earlier
+        return None
+
+    async def _open(
+        self, key: str, kind: str, record: CheckRecord, opening: tuple[str, ChatReply]
+    ) -> list[AlertEvent]:
+        summary, reply = opening
+        alert = self.store.create_alert(key, kind, summary, channel=self.channel)
+        if alert is None:  # another process opened it a moment ago; it posts the message
+            return []
+        return await self._post_opening(alert, record, reply)
+
+    async def _repost(
+        self, alert: AlertRecord, record: CheckRecord, opening: tuple[str, ChatReply]
+    ) -> list[AlertEvent]:
+        """An alert whose first message never made it out (Slack was down): post it now."""
+        return await self._post_opening(alert, record, opening[1])
+
+    async def _post_opening(
+        self, alert: AlertRecord, record: CheckRecord, reply: ChatReply
+    ) -> list[AlertEvent]:
+        reply.blocks.append(
+            buttons(
+                ("acknowledge", "Acknowledge", str(alert.id)),
+                ("show_details", "Show details", str(record.id)),
+                ("rerun", "Re-run", _rerun_command(record)),
+            )
+        )
+        try:
+            ts = await self.poster.post(self.channel, reply)
+        except Exception:
+            log.exception("could not post alert", extra={"alert": alert.subject_key})
+            return [AlertEvent(alert.id, alert.subject_key, "opened", reply.text)]
+        self.store.set_alert_thread(alert.id, self.channel, ts)
+        return [AlertEvent(alert.id, alert.subject_key, "opened", reply.text, ts)]
+
+    async def _follow_up(
+        self, alert: AlertRecord, text: str, summary: str, close: bool
+    ) -> list[AlertEvent]:
+        if not claim_alert_update(self.store, alert, summary, close):
+            return []  # another process handled this change already
+        reply = plain_reply(text)
+        action: Literal["followed_up", "closed"] = "closed" if close else "followed_up"
+        if not alert.thread_ts:
+            # its opening message never got out, so there is no thread to answer in; the
+            # change is recorded and the next digest shows it
+            return [AlertEvent(alert.id, alert.subject_key, action, text)]
+        try:
+            ts = await self.poster.post(alert.channel or self.channel, reply, alert.thread_ts)
+        except Exception:
+            log.exception("could not post alert follow-up", extra={"alert": alert.subject_key})
+            return [AlertEvent(alert.id, alert.subject_key, action, text)]
+        return [AlertEvent(alert.id, alert.subject_key, action, text, ts)]
+
+
+def claim_alert_update(store: Store, alert: AlertRecord, summary: str, close: bool) -> bool:
+    """Updates the alert only if nobody changed it since we read it (optimistic concurrency).
+
+    Store.update_alert is unconditional; two bot processes seeing the same change would both
+    post a follow-up. This compare-and-set, inside the store's write transaction, lets one win.
+    """
+    now = store.now()
+    with store.transaction() as db:
+        cursor = db.execute(
+            "UPDATE alerts SET summary = ?, updated_at = ?, state = ?, closed_at = ? "
+            "WHERE id = ? AND state = 'open' AND updated_at = ? AND summary = ?",
+            (
+                summary,
+                now,
+                "closed" if close else "open",
+                now if close else None,
+                alert.id,
+                alert.updated_at,
+                alert.summary,
+            ),
+        )
+        return cursor.rowcount == 1
+
+
+def acknowledge(store: Store, alert_id: str | int, user_id: str) -> ChatReply:
+    """What the Acknowledge button does: record who and when; the reply goes in the thread."""
+    try:
+        number = int(alert_id)
+    except (TypeError, ValueError):
+        return plain_reply(f"not an alert id: {alert_id!r}", ephemeral=True)
+    if not store.acknowledge_alert(number, user_id):
+        return plain_reply(f"alert #{number} does not exist (any more)", ephemeral=True)
+    return plain_reply(
+        f":eyes: acknowledged by <@{user_id}> at {store.now()} — the next digest shows it."
+    )
+
+
+def _listing_summary(subject: str, facts: BlacklistFacts) -> str:
+    zones = ", ".join(sorted({x.zone for x in facts.listings})) or "no list"
+    return f"{subject} listed on {zones}"
+
+
+def _zone(listing: ListingFact) -> str:
+    meaning = "; ".join(listing.meanings) or ", ".join(listing.codes)
+    target = f" as {listing.target}" if listing.target else ""
+    return f"{listing.zone}{target}" + (f" ({meaning})" if meaning else "")
+
+
+def _listing_opening(record: CheckRecord, facts: BlacklistFacts) -> tuple[str, ChatReply]:
+    lines = []
+    for listing in facts.listings:
+        line = f"• {escape(_zone(listing))}"
+        if listing.severity:
+            line += f" [{listing.severity}]"
+        if listing.delist_url:
+            line += f" — delist: {listing.delist_url}"
+        lines.append(line)
+    head = (
+        f":rotating_light: `{escape(record.subject)}` is listed on {len(facts.listings)} "
+        f"blocklist{'s' if len(facts.listings) != 1 else ''}"
+    )
+    text = head + "\n" + "\n".join(lines)
+    reply = ChatReply(
+        text=text,
+        blocks=[
+            *sections(text),
+            context(
+                "Receivers that use these lists reject or junk mail from this address. Fix the "
+                "cause (open relay, compromised account or host), then request delisting. "
+                "Follow-ups land in this thread."
+            ),
+        ],
+    )
+    return _listing_summary(record.subject, facts), reply
+
+
+def _relay_opening(record: CheckRecord, verdict: str) -> tuple[str, ChatReply]:
+    if verdict == "open":
+        head = f":rotating_light: `{escape(record.subject)}` is an *open relay*"
+        why = (
+            "Strangers can send spam through this server; blocklists will follow. Restrict "
+            "relaying (Postfix: smtpd_relay_restrictions / mynetworks) and re-run."
+        )
+    else:
+        head = f":warning: `{escape(record.subject)}` *may* relay (verdict suspect)"
+        why = (
+            "An external recipient was accepted in a form the server may rewrite, or at RCPT "
+            "but refused at DATA. Check the transcript (Show details) and the server's rules."
+        )
+    accepted = [
+        t
+        for target in record.result.get("targets") or []
+        if isinstance(target, dict)
+        for t in target.get("tests") or []
+        if isinstance(t, dict) and t.get("accepted")
+    ]
+    lines = [
+        f"• {escape(str(t.get('name', '?')))}: MAIL FROM {escape(str(t.get('mail_from', '')))} "
+        f"RCPT TO {escape(str(t.get('rcpt_to', '')))} → {escape(str(t.get('reply', '')))}"
+        for t in accepted[:5]
+    ]
+    text = head + ("\n" + "\n".join(lines) if lines else "")
+    reply = ChatReply(text=text, blocks=[*sections(text), context(why)])
+    return f"{record.subject} relay verdict {verdict}", reply
+
+
+def _suspect_opening(suspect: SuspectFact) -> tuple[str, ChatReply]:
+    head = (
+        f":rotating_light: possible compromise: `{escape(suspect.subject)}` "
+        f"({escape(suspect.kind)}, score {suspect.score:g})"
+    )
+    reasons = "\n".join(f"• {escape(r)}" for r in suspect.reasons[:5])
+    text = head + ("\n" + reasons if reasons else "")
+    evidence = "\n".join(suspect.evidence[:20])
+    thread = [plain_reply("Evidence:\n```" + escape(evidence) + "```")] if evidence else []
+    reply = ChatReply(
+        text=text,
+        blocks=[
+            *sections(text),
+            context(
+                "A compromised account or host gets the whole server blocklisted. Check the "
+                "evidence in the thread; reset the password or isolate the host."
+            ),
+        ],
+        thread=thread,
+    )
+    return f"{suspect.subject} suspected ({suspect.kind})", reply
+
+
+def _rerun_command(record: CheckRecord) -> str:
+    if record.kind == "relay":
+        return f"relaycheck {record.subject}"
+    if record.kind == "mailsummary":
+        return f"mailsummary {record.subject}"
+    return f"{record.kind} {record.subject}"
