@@ -1,0 +1,89 @@
+"""Buttons on results and alerts: Re-run, Show details, Acknowledge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.dispatch import Invocation, parse_command_line
+from bot.slack.flow import answer_privately, run_command
+from bot.slack.services import BotServices, services_of
+
+
+def register(app: AsyncApp) -> None:
+    app.action("rerun")(handle_rerun)
+    app.action("show_details")(handle_show_details)
+    app.action("acknowledge")(handle_acknowledge)
+
+
+def _where(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """(channel, message ts, thread ts of that message if it sits in a thread)."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+    ts = message.get("ts") or container.get("message_ts", "")
+    return channel, ts, message.get("thread_ts") or container.get("thread_ts")
+
+
+def _invocation(body: dict[str, Any], command: str, args: str) -> Invocation:
+    channel, _, _ = _where(body)
+    return Invocation(
+        command=command,
+        args=args,
+        user_id=body["user"]["id"],
+        channel_id=channel,
+        channel_name=(body.get("channel") or {}).get("name", ""),
+        source="button",
+    )
+
+
+def _value(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
+
+
+async def handle_rerun(ack: AsyncAck, body: dict[str, Any], context: Any) -> None:
+    await ack()
+    services = services_of(context)
+    name, args = parse_command_line(_value(body))
+    inv = _invocation(body, name, args)
+    _, _, thread_ts = _where(body)
+    # a re-run of a threaded answer (a mention) stays in that thread; otherwise a new message
+    services.work.spawn(
+        run_command(services, inv, thread_ts=thread_ts, response_url=body.get("response_url")),
+        name=f"rerun {inv.line}",
+    )
+
+
+async def handle_show_details(ack: AsyncAck, body: dict[str, Any], context: Any) -> None:
+    await ack()
+    services = services_of(context)
+    inv = _invocation(body, "show_details", _value(body))
+    services.work.spawn(_details(services, inv, body), name=f"details {inv.args}")
+
+
+async def handle_acknowledge(ack: AsyncAck, body: dict[str, Any], context: Any) -> None:
+    await ack()
+    services = services_of(context)
+    inv = _invocation(body, "acknowledge", _value(body))
+    services.work.spawn(_acknowledge(services, inv, body), name=f"ack {inv.args}")
+
+
+async def _details(services: BotServices, inv: Invocation, body: dict[str, Any]) -> None:
+    result = await services.dispatcher.show_details(inv)
+    await _in_thread(services, inv, body, result.reply)
+
+
+async def _acknowledge(services: BotServices, inv: Invocation, body: dict[str, Any]) -> None:
+    result = await services.dispatcher.acknowledge(inv)
+    await _in_thread(services, inv, body, result.reply)
+
+
+async def _in_thread(services: BotServices, inv: Invocation, body: dict[str, Any], reply) -> None:
+    channel, ts, thread_ts = _where(body)
+    if reply.ephemeral:
+        await answer_privately(services, inv, reply, thread_ts, body.get("response_url"))
+        return
+    # details and acknowledgements belong to the message's discussion thread
+    await services.poster.post(channel, reply, thread_ts=thread_ts or ts)

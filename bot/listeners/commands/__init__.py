@@ -1,0 +1,39 @@
+"""Slash commands: /relaycheck, /blacklist, /mailsummary, /mailhealth (and any chat command).
+
+The ack goes back at once with a short "on it"; the work runs as a background task that posts
+progress and the result, so Slack's 3-second limit never depends on how long a check takes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.dispatch import Invocation
+from bot.slack.flow import run_command
+from bot.slack.services import services_of
+
+# Any slash command routed to this app; unknown names get an ephemeral "unknown command".
+ANY_COMMAND = re.compile(r"^/[\w.-]+$")
+
+
+def register(app: AsyncApp) -> None:
+    app.command(ANY_COMMAND)(handle_slash_command)
+
+
+async def handle_slash_command(ack: AsyncAck, command: dict[str, Any], context: Any) -> None:
+    services = services_of(context)
+    inv = Invocation(
+        command=command["command"].lstrip("/").lower(),
+        args=(command.get("text") or "").strip(),
+        user_id=command["user_id"],
+        channel_id=command["channel_id"],
+        channel_name=command.get("channel_name") or "",
+        source="slack",
+    )
+    await ack(text=f":hourglass_flowing_sand: on it: `{inv.line}`")
+    services.work.spawn(
+        run_command(services, inv, response_url=command.get("response_url")), name=inv.line
+    )
