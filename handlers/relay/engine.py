@@ -1,0 +1,431 @@
+"""Runs the battery against targets: one reused session per target, targets concurrently (bounded).
+
+Never completes a message: the default stops at RCPT; `confirm` sends DATA only after an accepted
+RCPT and hangs up on the 354 without a body or the final dot, so nothing can be queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from handlers.relay.battery import BatteryNames, RelayTest, address_literal, build_battery
+from handlers.relay.diagnostics import (
+    DnsLookup,
+    diagnostic_warnings,
+    reverse_dns,
+    user_lookup_enabled,
+    vantage_warning,
+)
+from handlers.relay.model import (
+    RelayReport,
+    RelayTestResult,
+    ReverseDns,
+    SmtpExchange,
+    TargetReport,
+    TestOutcome,
+    Verdict,
+)
+from handlers.relay.session import (
+    BudgetExhausted,
+    ProbeSession,
+    ProbeTimeouts,
+    SessionDropped,
+    SessionError,
+    SessionSetupFailed,
+    SessionTimeout,
+    TlsMode,
+)
+from handlers.relay.targets import (
+    ResolvedTarget,
+    TargetError,
+    TargetPolicy,
+    TargetSpec,
+    mx_targets,
+    parse_target,
+    resolve_target,
+)
+from handlers.relay.verdict import decide
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    names: BatteryNames = field(default_factory=BatteryNames)
+    helo_name: str = ""  # empty: "relaywatch-probe.<sender domain>"
+    tls: TlsMode = "auto"
+    confirm: bool = False
+    timeouts: ProbeTimeouts = field(default_factory=ProbeTimeouts)
+    # Postfix slows every reply by a second after 10 errors (smtpd_soft_error_limit); a fresh
+    # connection before that keeps the battery fast without hiding anything.
+    errors_per_session: int = 8
+    max_drops: int = 6  # unplanned disconnects tolerated before giving up on a target
+    max_consecutive_timeouts: int = 2  # a tarpit: stop instead of waiting out every test
+    check_vrfy: bool = True
+    only_tests: tuple[str, ...] = ()
+
+    @property
+    def ehlo_name(self) -> str:
+        return self.helo_name or f"relaywatch-probe.{self.names.sender_domain}"
+
+
+async def check_target(
+    target: ResolvedTarget,
+    options: ProbeOptions,
+    lookup: DnsLookup,
+    progress: Callable[[ResolvedTarget, int, int, RelayTestResult | None], None] | None = None,
+) -> TargetReport:
+    """The whole story for one target; never raises for what the server does."""
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    deadline = loop.time() + options.timeouts.budget
+    report = TargetReport(
+        target=target.label,
+        host=target.spec.host,
+        port=target.spec.port,
+        address=target.address,
+        verdict=Verdict.INCONCLUSIVE,
+        explanation="",
+        confirm=options.confirm,
+    )
+    diagnostics = report.diagnostics
+    # reverse DNS runs beside the SMTP session, so it costs no extra time
+    rdns_task = asyncio.create_task(reverse_dns(lookup, target.address))
+    session = ProbeSession(
+        address=target.address,
+        port=target.spec.port,
+        server_hostname=target.spec.host,
+        helo_name=options.ehlo_name,
+        tls=options.tls,
+        timeouts=options.timeouts,
+        deadline=deadline,
+        log=report.connect_log,
+        diagnostics=diagnostics,
+    )
+    try:
+        await _run_battery(session, target, options, report, progress)
+    finally:
+        session.close()
+        report.source_ip = session.source_ip
+        diagnostics.reverse_dns = await _finish_rdns(rdns_task, session)
+        ptr = set(diagnostics.reverse_dns.ptr)
+        if ptr:
+            if diagnostics.banner_name:
+                diagnostics.banner_matches_ptr = diagnostics.banner_name in ptr
+            if diagnostics.ehlo_name:
+                diagnostics.ehlo_matches_ptr = diagnostics.ehlo_name in ptr
+        diagnostics.total_ms = (time.perf_counter() - started) * 1000
+    if report.source_ip:
+        warning = vantage_warning(report.source_ip, target.address)
+        if warning:
+            report.warnings.append(warning)
+    if report.verdict is not Verdict.UNREACHABLE:
+        report.warnings.extend(diagnostic_warnings(diagnostics))
+    return report
+
+
+async def _finish_rdns(task: asyncio.Task[ReverseDns], session: ProbeSession) -> ReverseDns:
+    # DNS has its own lifetime; this cap only guards against a lookup object without one
+    try:
+        return await asyncio.wait_for(task, timeout=max(session.remaining(), 5.0))
+    except TimeoutError:
+        return ReverseDns(error="reverse DNS lookup timed out")
+    except Exception as exc:  # a broken resolver must not turn a finished probe into a crash
+        return ReverseDns(error=f"reverse DNS lookup failed: {exc}")
+
+
+async def _run_battery(
+    session: ProbeSession,
+    target: ResolvedTarget,
+    options: ProbeOptions,
+    report: TargetReport,
+    progress: Callable[[ResolvedTarget, int, int, RelayTestResult | None], None] | None,
+) -> None:
+    try:
+        await session.open()
+    except SessionSetupFailed as exc:
+        report.verdict = exc.verdict
+        report.error = str(exc)
+        if exc.verdict is Verdict.UNREACHABLE:
+            report.explanation = f"Unreachable: {exc}."
+        else:
+            report.explanation = (
+                f"Inconclusive: {exc}. No relay test could run; check the server and re-run."
+            )
+        return
+    except BudgetExhausted as exc:
+        report.verdict, report.error = Verdict.INCONCLUSIVE, str(exc)
+        report.explanation = f"Inconclusive: {exc}."
+        return
+    diagnostics = report.diagnostics
+    if options.check_vrfy:
+        await _check_vrfy_expn(session, report)
+    server_name = (
+        diagnostics.banner_name
+        or diagnostics.ehlo_name
+        or (target.spec.host if not target.spec.is_address else address_literal(target.address))
+    )
+    tests = build_battery(
+        options.names,
+        server_name=server_name,
+        address_literal=address_literal(target.address),
+        only=list(options.only_tests) or None,
+    )
+    if progress:
+        progress(target, 0, len(tests), None)
+    runner = _BatteryRunner(session, options)
+    for index, test in enumerate(tests, 1):
+        result = await runner.run(test)
+        report.tests.append(result)
+        if progress:
+            progress(target, index, len(tests), result)
+    await session.quit()
+    verdict, explanation, evidence = decide(report.tests, options.confirm)
+    if runner.stopped_reason and verdict is Verdict.INCONCLUSIVE:
+        explanation += f" (Stopped early: {runner.stopped_reason}.)"
+        report.error = runner.stopped_reason
+    report.verdict, report.explanation, report.evidence = verdict, explanation, evidence
+
+
+async def _check_vrfy_expn(session: ProbeSession, report: TargetReport) -> None:
+    diagnostics = report.diagnostics
+    for verb in ("VRFY", "EXPN"):
+        try:
+            exchange = await session.command(f"{verb} postmaster", session_level=True)
+        except (SessionDropped, SessionTimeout):
+            return  # the battery reconnects; these two are diagnostics, not worth a retry
+        enabled = user_lookup_enabled(exchange.code, exchange.reply)
+        if verb == "VRFY":
+            diagnostics.vrfy, diagnostics.vrfy_enabled = exchange.line, enabled
+        else:
+            diagnostics.expn, diagnostics.expn_enabled = exchange.line, enabled
+
+
+class _BatteryRunner:
+    """Runs tests one after another on the shared session, reconnecting when needed."""
+
+    def __init__(self, session: ProbeSession, options: ProbeOptions) -> None:
+        self.session = session
+        self.options = options
+        self.drops = 0
+        self.consecutive_timeouts = 0
+        self.mail_sent_on_connection = False
+        self.stopped_reason = ""  # once set, the remaining tests are not run
+
+    async def run(self, test: RelayTest) -> RelayTestResult:
+        result = RelayTestResult(
+            name=test.name,
+            kind=test.kind,
+            description=test.description,
+            mail_from=test.mail_from,
+            rcpt_to=test.rcpt_to,
+            outcome=TestOutcome.NOT_RUN,
+            reply="",
+        )
+        if self.stopped_reason:
+            result.reply = f"not run: {self.stopped_reason}"
+            return result
+        for attempt in (1, 2):
+            try:
+                await self._attempt(test, result, fresh=attempt == 2)
+                self.consecutive_timeouts = 0
+                return result
+            except SessionDropped as exc:
+                self._note(result, exc)
+                self.drops += 1
+                self.mail_sent_on_connection = False
+                if attempt == 1 and self.drops <= self.options.max_drops:
+                    result.reconnected = True
+                    continue
+                result.outcome = TestOutcome.DROPPED
+                result.reply = exc.exchange.line if exc.exchange else str(exc)
+                if self.drops > self.options.max_drops:
+                    self.stopped_reason = f"the server dropped the connection {self.drops} times"
+                return result
+            except SessionTimeout as exc:
+                self._note(result, exc)
+                self.mail_sent_on_connection = False
+                result.outcome = TestOutcome.TIMEOUT
+                result.reply = exc.exchange.line if exc.exchange else str(exc)
+                self.consecutive_timeouts += 1
+                if self.consecutive_timeouts >= self.options.max_consecutive_timeouts:
+                    self.stopped_reason = (
+                        f"{self.consecutive_timeouts} tests in a row got no answer (tarpit)"
+                    )
+                return result
+            except BudgetExhausted as exc:
+                self._note(result, exc)
+                result.outcome = TestOutcome.NOT_RUN
+                result.reply = str(exc)
+                self.stopped_reason = str(exc)
+                return result
+            except SessionSetupFailed as exc:
+                self._note(result, exc)
+                result.outcome = TestOutcome.NOT_RUN
+                result.reply = f"could not reconnect: {exc}"
+                self.stopped_reason = f"could not reconnect: {exc}"
+                return result
+        return result  # pragma: no cover - the loop always returns
+
+    def _note(self, result: RelayTestResult, exc: SessionError) -> None:
+        if exc.exchange is not None:
+            result.exchanges.append(exc.exchange)
+
+    async def _attempt(self, test: RelayTest, result: RelayTestResult, fresh: bool) -> None:
+        session = self.session
+        if not session.connected:
+            await session.open()
+            self.mail_sent_on_connection = False
+        elif self.mail_sent_on_connection:
+            rset = await session.command("RSET")
+            result.exchanges.append(rset)
+            if rset.code != 250:
+                # a server that will not reset cannot be trusted to keep tests apart
+                session.close()
+                raise SessionDropped(f"RSET refused: {rset.line}", None)
+        mail = await session.command(f"MAIL FROM:{test.mail_from}")
+        result.exchanges.append(mail)
+        self.mail_sent_on_connection = True
+        if mail.code is None or mail.code >= 300:
+            self._refusal(result, mail)
+            await self._after_test()
+            return
+        rcpt = await session.command(f"RCPT TO:{test.rcpt_to}")
+        result.exchanges.append(rcpt)
+        if rcpt.code is not None and 200 <= rcpt.code < 300:
+            result.outcome = TestOutcome.ACCEPTED
+            result.reply = rcpt.line
+            if self.options.confirm:
+                data = await session.data_and_abort()
+                result.exchanges.append(data)
+                result.data_reply = data.line
+                if not session.connected:
+                    result.exchanges.append(
+                        SmtpExchange("(hang up)", None, "closed without sending a message", 0.0)
+                    )
+                    self.mail_sent_on_connection = False
+        else:
+            self._refusal(result, rcpt)
+        await self._after_test()
+
+    def _refusal(self, result: RelayTestResult, exchange: SmtpExchange) -> None:
+        code = exchange.code or 0
+        result.reply = exchange.line
+        if code == 530:
+            result.outcome = TestOutcome.AUTH_REQUIRED
+        elif 400 <= code < 500:
+            result.outcome = TestOutcome.TEMPFAIL
+        else:
+            result.outcome = TestOutcome.REFUSED
+
+    async def _after_test(self) -> None:
+        # Leave before the server's error limit makes it slow down or hang up; the next test
+        # opens a fresh session.
+        session = self.session
+        if session.connected and session.state.errors >= self.options.errors_per_session:
+            await session.quit()
+            self.mail_sent_on_connection = False
+
+
+async def check_targets(
+    targets: list[ResolvedTarget],
+    options: ProbeOptions,
+    lookup: DnsLookup,
+    concurrency: int = 10,
+    progress: Progress | None = None,
+) -> RelayReport:
+    """All targets, at most `concurrency` at a time; reports keep the input order."""
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+    done: dict[str, tuple[int, int]] = {}
+
+    def on_test(
+        target: ResolvedTarget, index: int, total: int, result: RelayTestResult | None
+    ) -> None:
+        done[target.label] = (index, total)
+        if progress is None:
+            return
+        finished = sum(i for i, _ in done.values())
+        planned = sum(t for _, t in done.values())
+        last = f" — {target.label} {result.name}: {result.outcome}" if result else ""
+        if len(targets) == 1:
+            progress(f"{finished}/{planned} tests on {target.label}{last}")
+        else:
+            progress(f"{finished}/{planned} tests on {len(targets)} targets{last}")
+
+    async def one(target: ResolvedTarget) -> TargetReport:
+        async with semaphore:
+            return await check_target(target, options, lookup, on_test)
+
+    reports = await asyncio.gather(*(one(t) for t in targets))
+    return RelayReport(list(reports))
+
+
+@dataclass
+class PlannedTargets:
+    """The resolved targets plus those that failed to resolve (reported as unreachable)."""
+
+    targets: list[ResolvedTarget]
+    unresolved: list[TargetReport]
+
+
+async def plan_targets(
+    texts: list[str],
+    mx_domains: list[str],
+    lookup: DnsLookup,
+    policy: TargetPolicy,
+) -> PlannedTargets:
+    """Parses, resolves once and applies the policy. Raises TargetError / TargetNotAllowed before
+    any probe starts, so refused input changes nothing."""
+    specs: list[tuple[TargetSpec, str]] = [(parse_target(text), "") for text in texts]
+    for spec, _ in specs:
+        policy.check_port(spec)
+    for domain in mx_domains:
+        try:
+            specs.extend((spec, domain) for spec in await mx_targets(domain, lookup))
+        except LookupError as exc:
+            raise TargetError(f"--mx {domain}: cannot look up its MX records ({exc})") from None
+    planned = PlannedTargets([], [])
+    seen: set[str] = set()
+    for spec, via in specs:
+        if spec.label in seen:
+            continue
+        seen.add(spec.label)
+        try:
+            resolved = await resolve_target(spec, lookup, via)
+        except LookupError as exc:
+            planned.unresolved.append(
+                TargetReport(
+                    target=spec.label,
+                    host=spec.host,
+                    port=spec.port,
+                    address="",
+                    verdict=Verdict.UNREACHABLE,
+                    explanation=f"Unreachable: the name does not resolve ({exc}).",
+                    error=str(exc),
+                )
+            )
+            continue
+        policy.check(resolved)
+        planned.targets.append(resolved)
+    return planned
+
+
+async def check_relay(
+    texts: list[str],
+    options: ProbeOptions,
+    lookup: DnsLookup,
+    policy: TargetPolicy | None = None,
+    mx_domains: list[str] | None = None,
+    concurrency: int = 10,
+    progress: Progress | None = None,
+) -> RelayReport:
+    """Targets as the user typed them (and/or MX domains) → a report for each, in order."""
+    planned = await plan_targets(
+        texts, mx_domains or [], lookup, policy or TargetPolicy.unrestricted()
+    )
+    report = await check_targets(planned.targets, options, lookup, concurrency, progress)
+    report.targets.extend(planned.unresolved)
+    return report

@@ -1,0 +1,124 @@
+"""From per-test outcomes to one verdict per target, with an explanation an admin can act on."""
+
+from __future__ import annotations
+
+from handlers.relay.model import RelayTestResult, TestOutcome, Verdict
+
+FIX_HINT = (
+    "Refuse relaying for unauthenticated clients (Postfix: smtpd_relay_restrictions = "
+    "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination; keep mynetworks to "
+    "hosts you control; Exim: relay_from_hosts / hostlist relay_from_hosts)."
+)
+
+_UNDECIDED = {
+    TestOutcome.TEMPFAIL: "answered with a temporary error (4xx, e.g. greylisting)",
+    TestOutcome.AUTH_REQUIRED: "demanded authentication first (530)",
+    TestOutcome.DROPPED: "were cut off when the server dropped the connection",
+    TestOutcome.TIMEOUT: "got no answer in time (tarpit or stalled server)",
+    TestOutcome.NOT_RUN: "could not be run",
+}
+
+
+def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, list[str]]:
+    """(verdict, explanation, evidence test names) for a battery that got at least a session."""
+    plain = [t for t in tests if t.accepted and t.kind == "plain"]
+    trick = [t for t in tests if t.accepted and t.kind == "trick"]
+    if plain:
+        if not confirm:
+            return (
+                Verdict.OPEN,
+                f"OPEN RELAY: the server accepted an external recipient from an unauthenticated "
+                f"external sender in {_count(plain)} ({_names(plain)}), e.g. "
+                f"MAIL FROM:{plain[0].mail_from} → RCPT TO:{plain[0].rcpt_to} answered "
+                f"'{plain[0].reply}'. Spammers can send through it. {FIX_HINT}",
+                [t.name for t in plain],
+            )
+        confirmed = [t for t in plain if t.data_accepted or t.data_reply is None]
+        if confirmed:
+            went_to_data = [t for t in confirmed if t.data_accepted]
+            how = (
+                f"and then invited the message body (354 to DATA) in {_names(went_to_data)}"
+                if went_to_data
+                else "(DATA could not be tried)"
+            )
+            return (
+                Verdict.OPEN,
+                f"OPEN RELAY: the server accepted an external recipient from an unauthenticated "
+                f"external sender in {_count(confirmed)} ({_names(confirmed)}) {how}; "
+                f"relaywatch hung up before the final dot, so nothing was queued. {FIX_HINT}",
+                [t.name for t in confirmed],
+            )
+        return (
+            Verdict.SUSPECT,
+            f"The server accepted external recipients at RCPT in {_count(plain)} "
+            f"({_names(plain)}) but refused DATA ('{plain[0].data_reply}'). It probably rejects "
+            "relayed mail late (after RCPT) - fine for relaying, but it still tells spammers "
+            "'yes' at RCPT and wastes their and your resources. Make the RCPT stage refuse: "
+            + FIX_HINT,
+            [t.name for t in plain],
+        )
+    if trick:
+        forms = ", ".join(f"{t.name} (RCPT TO:{t.rcpt_to})" for t in trick)
+        return (
+            Verdict.SUSPECT,
+            f"Plain external recipients were refused, but the server accepted unusual address "
+            f"forms: {forms}. Many servers treat such an address as a local mailbox (the message "
+            "would bounce or land locally); others rewrite it and relay it outward. Look at what "
+            "your server does with it (its log for this test, or `postmap -q`/`sendmail -bv`), "
+            "and refuse these forms at RCPT (Postfix: allow_percent_hack = no, "
+            "swap_bangpath = no, strict_rfc821_envelopes = yes).",
+            [t.name for t in trick],
+        )
+    undecided = [t for t in tests if t.outcome in _UNDECIDED]
+    if undecided or not tests:
+        parts = []
+        for outcome, phrase in _UNDECIDED.items():
+            matching = [t for t in undecided if t.outcome is outcome]
+            if matching:
+                parts.append(f"{_count(matching)} {phrase} ({_names(matching, 4)})")
+        refused = [t for t in tests if t.outcome is TestOutcome.REFUSED]
+        refused_text = f"; {_count(refused)} refused" if refused else ""
+        advice = _undecided_advice(undecided)
+        return (
+            Verdict.INCONCLUSIVE,
+            f"No relay attempt was accepted, but not all were refused either: "
+            f"{'; '.join(parts)}{refused_text}. {advice}",
+            [t.name for t in undecided],
+        )
+    return (
+        Verdict.CLOSED,
+        f"Closed: every one of the {len(tests)} relay attempts was refused with a permanent "
+        f"error (e.g. '{tests[0].reply}').",
+        [],
+    )
+
+
+def _undecided_advice(undecided: list[RelayTestResult]) -> str:
+    outcomes = {t.outcome for t in undecided}
+    if outcomes == {TestOutcome.AUTH_REQUIRED}:
+        return (
+            "The server requires authentication before it takes mail from this client (a "
+            "submission port behaves this way): strangers cannot relay without a password, but "
+            "the battery itself could not run. Test the port that receives internet mail (25)."
+        )
+    if TestOutcome.TEMPFAIL in outcomes:
+        return (
+            "Greylisting or rate limits answer strangers with 4xx; re-run in a few minutes "
+            "(greylisting usually lets a retry through) to get a decision."
+        )
+    if TestOutcome.TIMEOUT in outcomes:
+        return (
+            "The server stopped answering (tarpit, or a slow filter). Raise "
+            "relay.command_timeout / relay.target_budget and re-run."
+        )
+    return "Re-run; if it keeps happening, look at the server's log for these sessions."
+
+
+def _count(tests: list[RelayTestResult]) -> str:
+    return f"{len(tests)} test" + ("" if len(tests) == 1 else "s")
+
+
+def _names(tests: list[RelayTestResult], limit: int = 6) -> str:
+    names = [t.name for t in tests[:limit]]
+    more = len(tests) - limit
+    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
