@@ -20,7 +20,7 @@ from typing import Any
 from bot.commands import chat_commands
 from bot.commands.base import CommandContext, CommandDenied, CommandUsageError, Requester
 from bot.config import Config
-from bot.render.reply import ChatReply, detail_reply, plain_reply
+from bot.render.reply import ChatReply, detail_reply, escape, plain_reply
 from bot.store import CheckRecord, Store
 
 log = logging.getLogger("relaywatch.dispatch")
@@ -162,14 +162,19 @@ class Dispatcher:
         return Requester(user_id=inv.user_id, channel_id=inv.channel_id, is_admin=is_admin)
 
     def channel_denial(self, inv: Invocation) -> str:
-        allowed = [c.strip().lstrip("#").lower() for c in self.config.slack.allowed_channels]
-        if inv.source == "shell" or not allowed:
+        configured = [c.strip() for c in self.config.slack.allowed_channels if c.strip()]
+        if inv.source == "shell" or not configured:
             return ""
+        allowed = {c.lstrip("#").lower() for c in configured}
         if inv.channel_id.lower() in allowed or (
             inv.channel_name and inv.channel_name.lstrip("#").lower() in allowed
         ):
             return ""
-        where = ", ".join(f"<#{c}>" if c[:1] in "cg" and c.isalnum() else c for c in allowed)
+        # IDs become channel links; names are shown as #name
+        where = ", ".join(
+            f"<#{c}>" if c[:1] in "CG" and c.isalnum() and c.isupper() else "#" + c.lstrip("#")
+            for c in configured
+        )
         return f"relaywatch is not enabled in this channel; use it in {where}."
 
     def rate_denial(self, inv: Invocation) -> str:
@@ -211,7 +216,7 @@ class Dispatcher:
         except CommandUsageError as exc:
             reason = f"usage: {exc}"
             self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)
-            text = f"{exc}\nUsage: `{module.USAGE}`"
+            text = f"{escape(str(exc))}\nUsage: `{escape(module.USAGE)}`"
             return DispatchResult(plain_reply(text, ephemeral=True), True, reason)
         except Exception:
             return self._failed(inv, "/" + inv.command)

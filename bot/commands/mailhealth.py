@@ -120,7 +120,7 @@ def help_reply(ctx: CommandContext) -> ChatReply:
     from bot.commands import chat_commands
 
     commands = chat_commands()
-    lines = [f"`{m.USAGE}`\n    {m.SUMMARY}" for _, m in sorted(commands.items())]
+    lines = [f"`{escape(m.USAGE)}`\n    {m.SUMMARY}" for _, m in sorted(commands.items())]
     if ctx.requester.is_admin:
         role = "You are an admin: you may check any target and edit the watch list."
     else:
