@@ -217,9 +217,9 @@ def start_for(
             **common,
         )
         if digest_due(now, config, store) is not None:
-            # missed while we were down and still within grace: once, now (the claim in the
-            # store keeps it once even if the cron job or another process fires too)
-            scheduler.add_job(jobs.digest, DateTrigger(run_date=now), id="digest-catchup", **common)
+            # missed while we were down and still within grace: once, right away (the claim
+            # in the store keeps it once even if the cron job or another process fires too)
+            scheduler.add_job(jobs.digest, DateTrigger(), id="digest-catchup", **common)
     intervals = {
         "blacklist": (jobs.blacklist, timedelta(minutes=config.schedule.blacklist_every_minutes)),
         "relay": (jobs.relay, timedelta(hours=config.schedule.relay_every_hours)),
