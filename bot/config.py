@@ -62,6 +62,12 @@ class RelayConfig:
     command_timeout: float = 30.0
     target_budget: float = 180.0
     concurrency: int = 10
+    sender_domain: str = "example.org"  # the external sender's domain (RFC 2606)
+    sender_local_part: str = "relaywatch"
+    helo_name: str = ""  # empty: relaywatch-probe.<sender_domain>
+    # reverse DNS / MX / name lookups: "IP" or "IP:PORT"; empty: the system resolver
+    nameservers: list[str] = field(default_factory=list)
+    dns_timeout: float = 3.0
 
 
 @dataclass
