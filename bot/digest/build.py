@@ -212,8 +212,16 @@ def _server_report(
     if latest.status == "failed":
         reason = failure_reason(latest)
         not_run.append(NotRun("relay", subject, reason, latest.finished_at, latest.id))
+        facts = relay_facts(latest)  # an inconclusive test still says what it saw
         return ServerReport(
-            subject, "failed", "", previous, [], latest.finished_at, latest.id, note=reason
+            subject,
+            "failed",
+            facts.verdict,
+            previous,
+            list(facts.warnings),
+            latest.finished_at,
+            latest.id,
+            note=reason,
         )
     facts = relay_facts(latest)
     if now - _parse(latest.finished_at) > stale_after:

@@ -159,18 +159,16 @@ def failure_reason(record: CheckRecord) -> str:
             return value
     reasons: list[str] = []
     for entry in _targets(data):
-        for key in ("error", "reason"):
-            value = entry.get(key)
-            if isinstance(value, str) and value:
-                reasons.append(f"{entry.get('target', record.subject)}: {value}")
+        name = entry.get("target", record.subject)
+        error = entry.get("error") or entry.get("reason")
         verdict = entry.get("verdict")
-        if verdict == "unreachable":
-            reasons.append(f"{entry.get('target', record.subject)}: unreachable")
+        if verdict in ("inconclusive", "unreachable"):
+            why = error or entry.get("explanation") or ""
+            reasons.append(f"{name}: {verdict}" + (f" ({why})" if why else ""))
+        elif isinstance(error, str) and error:
+            reasons.append(f"{name}: {error}")
         if entry.get("lists_total") and not entry.get("lists_answered"):
-            reasons.append(
-                f"{entry.get('target', record.subject)}: none of "
-                f"{entry.get('lists_total')} lists answered"
-            )
+            reasons.append(f"{name}: none of {entry.get('lists_total')} lists answered")
     errors = data.get("errors")
     if isinstance(errors, list):
         reasons.extend(str(e) for e in errors[:3])
