@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,20 @@ from bot.store import Store
 EVENTS_PATH = "/slack/events"
 
 
+class _SkipTokenWarning(logging.Filter):
+    # Bolt reads SLACK_BOT_TOKEN from the environment itself and then warns that our client (which
+    # carries that same token, plus base URL and retry handlers) takes precedence: noise.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("relaywatch.bolt")
+    if not any(isinstance(f, _SkipTokenWarning) for f in logger.filters):
+        logger.addFilter(_SkipTokenWarning())
+    return logger
+
+
 def build_app(
     config: Config,
     store: Store,
@@ -38,6 +53,7 @@ def build_app(
     services = BotServices(config, store, dispatcher, SlackPoster(client))
     app = AsyncApp(
         client=client,
+        logger=bolt_logger(),
         signing_secret=config.secrets.slack_signing_secret,
         # unknown buttons or events get a quiet 404 instead of an error log per request
         raise_error_for_unhandled_request=False,
