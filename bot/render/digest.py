@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.digest.facts import ATTACK_SUSPECT_KINDS
 from bot.digest.model import AddressReport, Digest, ServerReport, SuspectReport
 from bot.render.reply import (
     STATUS_EMOJI,
@@ -31,7 +32,8 @@ def text(digest: Digest) -> str:
     if not digest.addresses:
         lines.append("  nothing watched (relaywatch watch add 192.0.2.10)")
     for report in digest.addresses:
-        lines.extend("  " + line for line in _address_lines(report))
+        # the terminal is where the admin acts: delist links inline
+        lines.extend("  " + line for line in _address_lines(report, detail=True))
     lines += ["", "Open relay (watched servers)"]
     if not digest.servers:
         lines.append("  nothing watched (relaywatch watch add --kind server mx.example.com:25)")
@@ -283,6 +285,7 @@ def _suspect_lines(suspect: SuspectReport, detail: bool = False) -> list[str]:
     lines = [
         f"{suspect.subject} ({suspect.kind}, score {suspect.score:g})"
         + (" NEW" if suspect.new else "")
+        + (" — an attack on us, not a compromise" if suspect.kind in ATTACK_SUSPECT_KINDS else "")
     ]
     lines.extend(f"    {reason}" for reason in (suspect.reasons if detail else suspect.reasons[:1]))
     if detail:
