@@ -93,12 +93,21 @@ class Monitor:
         self.runner = runner or engine_runner(config)
         self.alerter = Alerter(store, poster, channel) if poster is not None and channel else None
         self.clock = clock
+        # one run per kind at a time in this process: the digest's refresh waits for a monitor
+        # run already under way and then finds its results fresh, instead of checking twice
+        self._busy = {kind: asyncio.Lock() for kind in CHECK_KINDS}
 
     async def run(
         self,
         kind: str,
         subjects: list[str] | None = None,
         progress: ProgressCallback | None = None,
+    ) -> MonitorReport:
+        async with self._busy[kind]:
+            return await self._run(kind, subjects, progress)
+
+    async def _run(
+        self, kind: str, subjects: list[str] | None, progress: ProgressCallback | None
     ) -> MonitorReport:
         subjects = watched_subjects(self.store, self.config, kind) if subjects is None else subjects
         report = MonitorReport(kind)
@@ -124,13 +133,14 @@ class Monitor:
         limits = staleness_limits(self.config)
         reports = []
         for kind in kinds:
-            stale = [
-                s
-                for s in watched_subjects(self.store, self.config, kind)
-                if self._is_stale(kind, s, limits[kind] / 2)
-            ]
-            if stale:
-                reports.append(await self.run(kind, stale, progress))
+            async with self._busy[kind]:
+                stale = [
+                    s
+                    for s in watched_subjects(self.store, self.config, kind)
+                    if self._is_stale(kind, s, limits[kind] / 2)
+                ]
+                if stale:
+                    reports.append(await self._run(kind, stale, progress))
         return reports
 
     def _is_stale(self, kind: str, subject: str, max_age: timedelta) -> bool:

@@ -26,6 +26,7 @@ from tests.fixtures.digest_history import (
     blacklist_data,
     config,
     mail_data,
+    outcome,
     record,
 )
 
@@ -263,3 +264,28 @@ async def test_start_for_respects_disabled_schedule_and_missing_channel(store: S
         assert "digest" not in ids and "monitor-blacklist" in ids
     finally:
         handle.shutdown()
+
+
+async def test_digest_refresh_waits_for_a_monitor_run_instead_of_checking_twice(
+    store: Store, clock: Clock
+) -> None:
+    gate = asyncio.Event()
+    runner = ScriptedRunner()
+    runner.set("mailsummary", "24h", mail_data())
+
+    async def slow_runner(kind: str, subject: str, progress=None):
+        if kind == "blacklist":
+            await gate.wait()  # a monitor run still under way
+        runner.calls.append((kind, subject))
+        data = blacklist_data(IP) if kind == "blacklist" else mail_data()
+        return outcome(kind, subject, data)
+
+    clock.set(at("2026-11-28T08:00:00"))
+    jobs = _jobs(store, clock, RecordingPoster(), runner=slow_runner)
+    monitor_run = asyncio.create_task(jobs.blacklist())
+    await asyncio.sleep(0)
+    digest = asyncio.create_task(jobs.digest())
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.gather(monitor_run, digest)
+    assert runner.calls.count(("blacklist", IP)) == 1
