@@ -15,6 +15,7 @@ from handlers.relay.engine import (
     plan_targets,
 )
 from handlers.relay.model import (
+    AttemptOutcome,
     CertificateInfo,
     Diagnostics,
     RelayReport,
@@ -22,7 +23,6 @@ from handlers.relay.model import (
     ReverseDns,
     SmtpExchange,
     TargetReport,
-    TestOutcome,
     TlsInfo,
     Verdict,
 )
@@ -41,6 +41,7 @@ from handlers.relay.targets import (
 __all__ = [
     "BATTERY",
     "STANDARD_PORTS",
+    "AttemptOutcome",
     "BatteryNames",
     "CertificateInfo",
     "Diagnostics",
@@ -62,7 +63,6 @@ __all__ = [
     "TargetPolicy",
     "TargetReport",
     "TargetSpec",
-    "TestOutcome",
     "TlsInfo",
     "Verdict",
     "allowlist_addresses",

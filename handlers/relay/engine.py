@@ -20,15 +20,16 @@ from handlers.relay.diagnostics import (
     vantage_warning,
 )
 from handlers.relay.model import (
+    AttemptOutcome,
     RelayReport,
     RelayTestResult,
     ReverseDns,
     SmtpExchange,
     TargetReport,
-    TestOutcome,
     Verdict,
 )
 from handlers.relay.session import (
+    IMPLICIT_TLS_PORTS,
     BudgetExhausted,
     ProbeSession,
     ProbeTimeouts,
@@ -66,6 +67,7 @@ class ProbeOptions:
     max_consecutive_timeouts: int = 2  # a tarpit: stop instead of waiting out every test
     check_vrfy: bool = True
     only_tests: tuple[str, ...] = ()
+    implicit_tls_ports: tuple[int, ...] = IMPLICIT_TLS_PORTS
 
     @property
     def ehlo_name(self) -> str:
@@ -104,6 +106,7 @@ async def check_target(
         deadline=deadline,
         log=report.connect_log,
         diagnostics=diagnostics,
+        implicit_tls_ports=options.implicit_tls_ports,
     )
     try:
         await _run_battery(session, target, options, report, progress)
@@ -214,6 +217,11 @@ class _BatteryRunner:
         self.consecutive_timeouts = 0
         self.mail_sent_on_connection = False
         self.stopped_reason = ""  # once set, the remaining tests are not run
+        # the session was open when the last test ended; finding it closed now means the server
+        # hung up between tests (its unsolicited 421, if any, never reaches us)
+        self.expect_open = False
+        # lowered when a server hangs up after fewer errors than errors_per_session
+        self.error_limit = options.errors_per_session
 
     async def run(self, test: RelayTest) -> RelayTestResult:
         result = RelayTestResult(
@@ -222,12 +230,26 @@ class _BatteryRunner:
             description=test.description,
             mail_from=test.mail_from,
             rcpt_to=test.rcpt_to,
-            outcome=TestOutcome.NOT_RUN,
+            outcome=AttemptOutcome.NOT_RUN,
             reply="",
         )
         if self.stopped_reason:
             result.reply = f"not run: {self.stopped_reason}"
             return result
+        try:
+            return await self._run(test, result)
+        finally:
+            self.expect_open = self.session.connected
+
+    async def _run(self, test: RelayTest, result: RelayTestResult) -> RelayTestResult:
+        if self.expect_open and not self.session.connected:
+            self._learn_error_limit()
+            self.drops += 1
+            self.mail_sent_on_connection = False
+            result.reconnected = True
+            result.exchanges.append(
+                SmtpExchange("(between tests)", None, "the server closed the connection", 0.0)
+            )
         for attempt in (1, 2):
             try:
                 await self._attempt(test, result, fresh=attempt == 2)
@@ -235,12 +257,13 @@ class _BatteryRunner:
                 return result
             except SessionDropped as exc:
                 self._note(result, exc)
+                self._learn_error_limit()
                 self.drops += 1
                 self.mail_sent_on_connection = False
                 if attempt == 1 and self.drops <= self.options.max_drops:
                     result.reconnected = True
                     continue
-                result.outcome = TestOutcome.DROPPED
+                result.outcome = AttemptOutcome.DROPPED
                 result.reply = exc.exchange.line if exc.exchange else str(exc)
                 if self.drops > self.options.max_drops:
                     self.stopped_reason = f"the server dropped the connection {self.drops} times"
@@ -248,7 +271,7 @@ class _BatteryRunner:
             except SessionTimeout as exc:
                 self._note(result, exc)
                 self.mail_sent_on_connection = False
-                result.outcome = TestOutcome.TIMEOUT
+                result.outcome = AttemptOutcome.TIMEOUT
                 result.reply = exc.exchange.line if exc.exchange else str(exc)
                 self.consecutive_timeouts += 1
                 if self.consecutive_timeouts >= self.options.max_consecutive_timeouts:
@@ -258,17 +281,24 @@ class _BatteryRunner:
                 return result
             except BudgetExhausted as exc:
                 self._note(result, exc)
-                result.outcome = TestOutcome.NOT_RUN
+                result.outcome = AttemptOutcome.NOT_RUN
                 result.reply = str(exc)
                 self.stopped_reason = str(exc)
                 return result
             except SessionSetupFailed as exc:
                 self._note(result, exc)
-                result.outcome = TestOutcome.NOT_RUN
+                result.outcome = AttemptOutcome.NOT_RUN
                 result.reply = f"could not reconnect: {exc}"
                 self.stopped_reason = f"could not reconnect: {exc}"
                 return result
         return result  # pragma: no cover - the loop always returns
+
+    def _learn_error_limit(self) -> None:
+        # The server hung up once our error count reached its limit (the 421 itself, if we got
+        # one, counts too): from now on leave one error earlier.
+        errors = self.session.state.errors
+        if errors > 1:
+            self.error_limit = max(1, min(self.error_limit, errors - 1))
 
     def _note(self, result: RelayTestResult, exc: SessionError) -> None:
         if exc.exchange is not None:
@@ -296,7 +326,7 @@ class _BatteryRunner:
         rcpt = await session.command(f"RCPT TO:{test.rcpt_to}")
         result.exchanges.append(rcpt)
         if rcpt.code is not None and 200 <= rcpt.code < 300:
-            result.outcome = TestOutcome.ACCEPTED
+            result.outcome = AttemptOutcome.ACCEPTED
             result.reply = rcpt.line
             if self.options.confirm:
                 data = await session.data_and_abort()
@@ -315,17 +345,17 @@ class _BatteryRunner:
         code = exchange.code or 0
         result.reply = exchange.line
         if code == 530:
-            result.outcome = TestOutcome.AUTH_REQUIRED
+            result.outcome = AttemptOutcome.AUTH_REQUIRED
         elif 400 <= code < 500:
-            result.outcome = TestOutcome.TEMPFAIL
+            result.outcome = AttemptOutcome.TEMPFAIL
         else:
-            result.outcome = TestOutcome.REFUSED
+            result.outcome = AttemptOutcome.REFUSED
 
     async def _after_test(self) -> None:
         # Leave before the server's error limit makes it slow down or hang up; the next test
         # opens a fresh session.
         session = self.session
-        if session.connected and session.state.errors >= self.options.errors_per_session:
+        if session.connected and session.state.errors >= self.error_limit:
             await session.quit()
             self.mail_sent_on_connection = False
 

@@ -15,7 +15,7 @@ class Verdict(StrEnum):
     CLOSED = "closed"
 
 
-class TestOutcome(StrEnum):
+class AttemptOutcome(StrEnum):
     ACCEPTED = "accepted"  # RCPT answered 2xx
     REFUSED = "refused"  # MAIL or RCPT answered 5xx (other than 530)
     TEMPFAIL = "tempfail"  # 4xx: greylisting, rate limits, "try again later"
@@ -54,7 +54,7 @@ class RelayTestResult:
     description: str
     mail_from: str
     rcpt_to: str
-    outcome: TestOutcome
+    outcome: AttemptOutcome
     reply: str  # the decisive reply ("250 2.1.5 Ok", "554 5.7.1 … Relay access denied")
     exchanges: list[SmtpExchange] = field(default_factory=list)
     # under --confirm: the answer to DATA ("354 End data with …" or the refusal); None: not sent
@@ -63,7 +63,7 @@ class RelayTestResult:
 
     @property
     def accepted(self) -> bool:
-        return self.outcome is TestOutcome.ACCEPTED
+        return self.outcome is AttemptOutcome.ACCEPTED
 
     @property
     def data_accepted(self) -> bool:

@@ -94,6 +94,7 @@ class ProbeSession:
         deadline: float,
         log: list[SmtpExchange],
         diagnostics: Diagnostics,
+        implicit_tls_ports: tuple[int, ...] = IMPLICIT_TLS_PORTS,
     ) -> None:
         self.address = address
         self.port = port
@@ -104,7 +105,8 @@ class ProbeSession:
         self.deadline = deadline  # loop.time() when the target's budget ends
         self.log = log  # connects, greetings, EHLO, TLS, QUIT: the session-level transcript
         self.diagnostics = diagnostics
-        self.implicit_tls = port in IMPLICIT_TLS_PORTS and tls != "off"
+        # port 465 speaks TLS from the first byte whatever --tls says (--tls governs STARTTLS)
+        self.implicit_tls = port in implicit_tls_ports
         self.source_ip = ""
         self.sessions = 0
         self.state = SessionState()
@@ -210,10 +212,8 @@ class ProbeSession:
         sock.setblocking(False)
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(
-                loop.sock_connect(sock, (self.address, self.port)),
-                self._limit(self.timeouts.connect, "(connect)"),
-            )
+            timeout = self._limit(self.timeouts.connect, "(connect)")
+            await asyncio.wait_for(loop.sock_connect(sock, (self.address, self.port)), timeout)
         except TimeoutError:
             sock.close()
             exchange = self._record("(connect)", None, "timed out", started)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.relay.model import RelayTestResult, TestOutcome, Verdict
+from handlers.relay.model import AttemptOutcome, RelayTestResult, Verdict
 
 FIX_HINT = (
     "Refuse relaying for unauthenticated clients (Postfix: smtpd_relay_restrictions = "
@@ -11,11 +11,11 @@ FIX_HINT = (
 )
 
 _UNDECIDED = {
-    TestOutcome.TEMPFAIL: "answered with a temporary error (4xx, e.g. greylisting)",
-    TestOutcome.AUTH_REQUIRED: "demanded authentication first (530)",
-    TestOutcome.DROPPED: "were cut off when the server dropped the connection",
-    TestOutcome.TIMEOUT: "got no answer in time (tarpit or stalled server)",
-    TestOutcome.NOT_RUN: "could not be run",
+    AttemptOutcome.TEMPFAIL: "answered with a temporary error (4xx, e.g. greylisting)",
+    AttemptOutcome.AUTH_REQUIRED: "demanded authentication first (530)",
+    AttemptOutcome.DROPPED: "were cut off when the server dropped the connection",
+    AttemptOutcome.TIMEOUT: "got no answer in time (tarpit or stalled server)",
+    AttemptOutcome.NOT_RUN: "could not be run",
 }
 
 
@@ -24,6 +24,8 @@ def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, l
     plain = [t for t in tests if t.accepted and t.kind == "plain"]
     trick = [t for t in tests if t.accepted and t.kind == "trick"]
     if plain:
+        # the spammer's own case makes the clearest example
+        plain.sort(key=lambda t: t.name != "external-to-external")
         if not confirm:
             return (
                 Verdict.OPEN,
@@ -76,7 +78,7 @@ def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, l
             matching = [t for t in undecided if t.outcome is outcome]
             if matching:
                 parts.append(f"{_count(matching)} {phrase} ({_names(matching, 4)})")
-        refused = [t for t in tests if t.outcome is TestOutcome.REFUSED]
+        refused = [t for t in tests if t.outcome is AttemptOutcome.REFUSED]
         refused_text = f"; {_count(refused)} refused" if refused else ""
         advice = _undecided_advice(undecided)
         return (
@@ -95,18 +97,18 @@ def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, l
 
 def _undecided_advice(undecided: list[RelayTestResult]) -> str:
     outcomes = {t.outcome for t in undecided}
-    if outcomes == {TestOutcome.AUTH_REQUIRED}:
+    if outcomes == {AttemptOutcome.AUTH_REQUIRED}:
         return (
             "The server requires authentication before it takes mail from this client (a "
             "submission port behaves this way): strangers cannot relay without a password, but "
             "the battery itself could not run. Test the port that receives internet mail (25)."
         )
-    if TestOutcome.TEMPFAIL in outcomes:
+    if AttemptOutcome.TEMPFAIL in outcomes:
         return (
             "Greylisting or rate limits answer strangers with 4xx; re-run in a few minutes "
             "(greylisting usually lets a retry through) to get a decision."
         )
-    if TestOutcome.TIMEOUT in outcomes:
+    if AttemptOutcome.TIMEOUT in outcomes:
         return (
             "The server stopped answering (tarpit, or a slow filter). Raise "
             "relay.command_timeout / relay.target_budget and re-run."
@@ -118,7 +120,7 @@ def _count(tests: list[RelayTestResult]) -> str:
     return f"{len(tests)} test" + ("" if len(tests) == 1 else "s")
 
 
-def _names(tests: list[RelayTestResult], limit: int = 6) -> str:
+def _names(tests: list[RelayTestResult], limit: int = 12) -> str:
     names = [t.name for t in tests[:limit]]
     more = len(tests) - limit
     return ", ".join(names) + (f" and {more} more" if more > 0 else "")
