@@ -103,6 +103,7 @@ def build_digest(store: Store, config: Config, now: datetime) -> Digest:
         not_run=not_run,
         open_alerts=open_alerts,
         acknowledged=acknowledged,
+        timezone=config.schedule.timezone,
     )
 
 

@@ -114,6 +114,7 @@ class Digest:
     not_run: list[NotRun]
     open_alerts: list[AlertNote]
     acknowledged: list[AlertNote]  # acknowledged since the previous digest, or still open
+    timezone: str = "UTC"  # the schedule's zone: how the renderers show times to people
 
     @property
     def could_not_run(self) -> bool:

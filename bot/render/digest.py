@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from bot.digest.facts import ATTACK_SUSPECT_KINDS
 from bot.digest.model import AddressReport, Digest, ServerReport, SuspectReport
 from bot.render.reply import (
@@ -22,10 +25,11 @@ HEADLINE_TOTALS = ("received", "delivered", "deferred", "bounced", "rejected")
 
 
 def text(digest: Digest) -> str:
+    zone = digest.timezone
     lines = [
-        f"Mail health digest {_when(digest.generated_at)} — status: {digest.status.upper()}",
+        f"Mail health digest {_when(digest.generated_at, zone)} — status: {digest.status.upper()}",
         *[f"  - {reason}" for reason in digest.reasons],
-        f"changes since {_when(digest.since)}",
+        f"changes since {_when(digest.since, zone)}",
         "",
         "Blocklists (watched IPs, ranges and domains)",
     ]
@@ -33,7 +37,7 @@ def text(digest: Digest) -> str:
         lines.append("  nothing watched (relaywatch watch add 192.0.2.10)")
     for report in digest.addresses:
         # the terminal is where the admin acts: delist links inline
-        lines.extend("  " + line for line in _address_lines(report, detail=True))
+        lines.extend("  " + line for line in _address_lines(report, detail=True, zone=zone))
     lines += ["", "Open relay (watched servers)"]
     if not digest.servers:
         lines.append("  nothing watched (relaywatch watch add --kind server mx.example.com:25)")
@@ -52,7 +56,8 @@ def text(digest: Digest) -> str:
         lines += ["", "Open alerts"]
         for alert in digest.open_alerts:
             ack = (
-                f" — acknowledged by {alert.acknowledged_by} at {_when(alert.acknowledged_at)}"
+                f" — acknowledged by {alert.acknowledged_by} at "
+                f"{_when(alert.acknowledged_at, zone)}"
                 if alert.acknowledged_by
                 else " — not acknowledged"
             )
@@ -63,20 +68,21 @@ def text(digest: Digest) -> str:
         for alert in closed_acks:
             lines.append(
                 f"  #{alert.id} {alert.summary} — by {alert.acknowledged_by} at "
-                f"{_when(alert.acknowledged_at)} (now closed)"
+                f"{_when(alert.acknowledged_at, zone)} (now closed)"
             )
     return "\n".join(lines)
 
 
 def chat_reply(digest: Digest) -> ChatReply:
+    zone = digest.timezone
     emoji = STATUS_EMOJI[digest.status]
     blocks = [
-        header(f"Mail health digest — {_when(digest.generated_at)}"),
+        header(f"Mail health digest — {_when(digest.generated_at, zone)}"),
         *sections(
             f"{emoji} *{digest.status.capitalize()}*\n"
             + "\n".join(f"• {escape(r)}" for r in digest.reasons)
         ),
-        context(f"changes since the previous digest ({_when(digest.since)})"),
+        context(f"changes since the previous digest ({_when(digest.since, zone)})"),
         divider(),
         *sections(
             "*Blocklists*\n"
@@ -116,7 +122,7 @@ def chat_reply(digest: Digest) -> ChatReply:
         alert_lines = []
         for alert in digest.open_alerts:
             who = (
-                f"acknowledged by <@{alert.acknowledged_by}> {_when(alert.acknowledged_at)}"
+                f"acknowledged by <@{alert.acknowledged_by}> {_when(alert.acknowledged_at, zone)}"
                 if alert.acknowledged_by
                 else "*not acknowledged*"
             )
@@ -125,7 +131,7 @@ def chat_reply(digest: Digest) -> ChatReply:
             if alert.state != "open":
                 alert_lines.append(
                     f"• #{alert.id} {escape(alert.summary)} — acknowledged by "
-                    f"<@{alert.acknowledged_by}> {_when(alert.acknowledged_at)}, now closed"
+                    f"<@{alert.acknowledged_by}> {_when(alert.acknowledged_at, zone)}, now closed"
                 )
         blocks += sections("*Alerts*\n" + "\n".join(alert_lines))
     blocks.append(buttons(("rerun", "Re-run", "mailhealth")))
@@ -138,10 +144,11 @@ def chat_reply(digest: Digest) -> ChatReply:
 
 def _thread(digest: Digest) -> list[ChatReply]:
     """Details an admin acts on, one thread reply per area that has something to say."""
+    zone = digest.timezone
     replies: list[ChatReply] = []
     listed = [r for r in digest.addresses if r.listings or r.removed]
     if listed:
-        body = "\n\n".join("\n".join(_address_lines(r, detail=True)) for r in listed)
+        body = "\n\n".join("\n".join(_address_lines(r, detail=True, zone=zone)) for r in listed)
         replies.append(detail_reply("Blocklist listings", body, "digest-blocklists.txt"))
     servers = [s for s in digest.servers if s.verdict not in ("closed", "") or s.warnings]
     if servers:
@@ -161,7 +168,7 @@ def _thread(digest: Digest) -> list[ChatReply]:
     return replies
 
 
-def _address_lines(report: AddressReport, detail: bool = False) -> list[str]:
+def _address_lines(report: AddressReport, detail: bool = False, zone: str = "UTC") -> list[str]:
     coverage = (
         f"answered {report.lists_answered} of {report.lists_total} lists"
         + (
@@ -189,7 +196,7 @@ def _address_lines(report: AddressReport, detail: bool = False) -> list[str]:
             if detail and listing.delist_url:
                 lines.append(f"      delist: {listing.delist_url}")
             if detail:
-                lines.append(f"      listed since {_when(listing.listed_since)}")
+                lines.append(f"      listed since {_when(listing.listed_since, zone)}")
     for removed in report.removed:
         lines.append(f"    removed since last digest: {removed}")
     return lines
@@ -300,7 +307,12 @@ def _delta(deltas: dict[str, int] | None, key: str) -> str:
     return f" ({value:+d})"
 
 
-def _when(stamp: str | None) -> str:
+def _when(stamp: str | None, zone: str = "UTC") -> str:
+    """A stored UTC time as people read it: in the schedule's time zone, to the minute."""
     if not stamp:
         return "?"
-    return stamp.replace("T", " ").replace("+00:00", " UTC")
+    try:
+        moment = datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone))
+    except (ValueError, KeyError):
+        return stamp
+    return moment.strftime("%Y-%m-%d %H:%M %Z")

@@ -125,6 +125,14 @@ def test_new_listing_since_previous_digest_is_marked_new(store: Store, clock: Cl
     assert "NEW" in render.text(digest)
 
 
+def test_times_are_shown_in_the_schedule_time_zone(store: Store, clock: Clock) -> None:
+    _watch(store)
+    _all_clean(store)
+    digest = build_digest(store, config(timezone="Europe/Berlin"), clock())
+    assert digest.generated_at == "2026-11-28T07:00:00+00:00"  # stored and JSON: UTC
+    assert render.text(digest).startswith("Mail health digest 2026-11-28 08:00 CET")
+
+
 def test_policy_listing_is_yellow_not_red(store: Store, clock: Clock) -> None:
     _watch(store)
     _all_clean(store)
@@ -269,7 +277,7 @@ def test_acknowledged_alerts_show_who_and_when(store: Store, clock: Clock) -> No
     digest = build_digest(store, config(), clock())
     (ack,) = digest.acknowledged
     assert (ack.acknowledged_by, ack.acknowledged_at) == ("U0ADMIN", "2026-11-28T07:03:00+00:00")
-    assert "acknowledged by U0ADMIN at 2026-11-28 07:03:00 UTC" in render.text(digest)
+    assert "acknowledged by U0ADMIN at 2026-11-28 07:03 UTC" in render.text(digest)
     rendered = json.dumps([b.to_dict() for b in render.chat_reply(digest).blocks])
     assert "acknowledged by <@U0ADMIN>" in rendered
 
