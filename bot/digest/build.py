@@ -13,6 +13,7 @@ from bot.config import Config
 from bot.digest.facts import (
     ATTACK_SUSPECT_KINDS,
     blacklist_facts,
+    blacklist_usable,
     failure_reason,
     mail_totals,
     relay_facts,
@@ -121,24 +122,19 @@ def _address_report(
         not_run.append(NotRun("blacklist", subject, "never checked", None, None))
         return AddressReport(subject, kind, "unchecked", None, None, note="never checked")
     latest = history[0]
-    usable = [r for r in history if r.status != "failed"]
-    if latest.status == "failed" or not usable:
+    usable = [r for r in history if blacklist_usable(r)]
+    if not blacklist_usable(latest):
         reason = failure_reason(latest)
         not_run.append(NotRun("blacklist", subject, reason, latest.finished_at, latest.id))
         report = AddressReport(subject, kind, "failed", latest.finished_at, latest.id, note=reason)
         if usable:  # what we last knew, clearly marked as not today's answer
             report.note += f" (last good check {usable[0].finished_at})"
         return report
-    current = usable[0]
-    facts = blacklist_facts(current)
-    if facts.lists_total and not facts.lists_answered:
-        reason = f"none of {facts.lists_total} lists answered"
-        not_run.append(NotRun("blacklist", subject, reason, current.finished_at, current.id))
-        return AddressReport(subject, kind, "failed", current.finished_at, current.id, note=reason)
-    if now - _parse(current.finished_at) > stale_after:
-        reason = f"last check {current.finished_at} is too old to vouch for today"
-        not_run.append(NotRun("blacklist", subject, reason, current.finished_at, current.id))
-        return AddressReport(subject, kind, "stale", current.finished_at, current.id, note=reason)
+    facts = blacklist_facts(latest)
+    if now - _parse(latest.finished_at) > stale_after:
+        reason = f"last check {latest.finished_at} is too old to vouch for today"
+        not_run.append(NotRun("blacklist", subject, reason, latest.finished_at, latest.id))
+        return AddressReport(subject, kind, "stale", latest.finished_at, latest.id, note=reason)
     streak_start = _listing_streaks(usable, facts.keys)
     listings = [
         Listing(
@@ -159,37 +155,51 @@ def _address_report(
     if baseline is not None:
         removed = [
             f"{target} {zone}"
-            for target, zone in sorted(blacklist_facts(baseline).keys - facts.keys)
+            for target, zone in sorted(facts.removed_since(blacklist_facts(baseline).keys))
         ]
+    note = ""
+    if facts.unknown_zones:
+        # part of the check could not run: those lists say nothing, so this is not "clean"
+        shown = ", ".join(f"{zone} ({why})" for zone, why in facts.unknown_zones[:5])
+        more = len(facts.unknown_zones) - 5
+        note = (
+            f"{len(facts.unknown_zones)} list{'s' if len(facts.unknown_zones) != 1 else ''} "
+            f"could not be asked: {shown}" + (f" and {more} more" if more > 0 else "")
+        )
+        not_run.append(NotRun("blacklist", subject, note, latest.finished_at, latest.id))
     return AddressReport(
         subject=subject,
         kind=kind,
-        status="listed" if listings else "clean",
-        checked_at=current.finished_at,
-        check_id=current.id,
+        status="listed" if listings else ("partial" if note else "clean"),
+        checked_at=latest.finished_at,
+        check_id=latest.id,
         listings=listings,
         removed=removed,
         lists_answered=facts.lists_answered,
         lists_total=facts.lists_total,
         failed_lists=facts.failed_lists,
         unhealthy_lists=facts.unhealthy_lists,
+        note=note,
     )
 
 
 def _listing_streaks(
     usable: list[CheckRecord], keys: frozenset[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
-    """For each current listing, the first check of its unbroken run (history newest first)."""
+    """For each current listing, the first check of its unbroken run (history newest first).
+
+    A run where that list could not be asked neither extends nor breaks the streak.
+    """
     start = {key: usable[0].finished_at for key in keys}
     still_running = set(keys)
     for record in usable[1:]:
         if not still_running:
             break
-        listed = blacklist_facts(record).keys
+        facts = blacklist_facts(record)
         for key in list(still_running):
-            if key in listed:
+            if key in facts.keys:
                 start[key] = record.finished_at
-            else:
+            elif not facts.is_unknown(key):
                 still_running.discard(key)
     return start
 

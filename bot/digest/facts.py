@@ -39,10 +39,22 @@ class BlacklistFacts:
     lists_total: int
     failed_lists: int
     unhealthy_lists: int
+    # (target, zone) pairs this run could not ask (timeout, SERVFAIL, blocked, unhealthy list):
+    # neither listed nor clean there — a listing seen before is not "removed" on their account
+    unknown: frozenset[tuple[str, str]] = frozenset()
+    unknown_zones: tuple[tuple[str, str], ...] = ()  # (zone, reason), for the digest's note
+    has_answers: bool = False  # at least one list answered: the run tells us something
 
     @property
     def keys(self) -> frozenset[tuple[str, str]]:
         return frozenset(listing.key for listing in self.listings)
+
+    def removed_since(self, before: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """Listings in `before` that this run saw answered as not listed."""
+        return frozenset(k for k in before - self.keys if not self.is_unknown(k))
+
+    def is_unknown(self, key: tuple[str, str]) -> bool:
+        return key in self.unknown or ("*", key[1]) in self.unknown
 
 
 @dataclass(frozen=True)
@@ -71,13 +83,19 @@ def _targets(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def blacklist_facts(record: CheckRecord) -> BlacklistFacts:
+    """Facts of one blacklist check document — also of a "failed" (incomplete) one, whose lists
+    that did answer still count: the engine calls a run failed when any list could not be asked."""
     listings: list[ListingFact] = []
+    unknown: set[tuple[str, str]] = set()
+    unknown_zones: dict[str, str] = {}
     answered = total = failed = unhealthy = 0
+    has_answers = False
     for entry in _targets(record.result):
         target = str(entry.get("target", record.subject))
         for listed in entry.get("listed") or []:
             if not isinstance(listed, dict):
                 continue
+            has_answers = True
             listings.append(
                 ListingFact(
                     target=target,
@@ -89,12 +107,46 @@ def blacklist_facts(record: CheckRecord) -> BlacklistFacts:
                     severity=str(listed.get("severity") or ""),
                 )
             )
-        answered += _int(entry.get("lists_answered"))
+        for key in ("failed", "unhealthy"):
+            for item in entry.get(key) or []:
+                if isinstance(item, dict) and item.get("zone"):
+                    zone = str(item["zone"])
+                    unknown.add((target, zone))
+                    unknown_zones.setdefault(zone, str(item.get("reason") or key))
+        entry_answered = _int(entry.get("lists_answered"))
+        has_answers = has_answers or entry_answered > 0
+        answered += entry_answered
         total += _int(entry.get("lists_total"))
         failed += len(entry.get("failed") or [])
         unhealthy += len(entry.get("unhealthy") or [])
+    # lists found unhealthy in the run's self-test apply to every target
+    for item in record.result.get("unhealthy") or []:
+        if isinstance(item, dict) and item.get("zone"):
+            zone = str(item["zone"])
+            unknown.add(("*", zone))
+            unknown_zones.setdefault(zone, str(item.get("reason") or "unhealthy"))
+            unhealthy += 1
     listings.sort(key=lambda item: (_severity_rank(item.severity), item.target, item.zone))
-    return BlacklistFacts(tuple(listings), answered, total, failed, unhealthy)
+    return BlacklistFacts(
+        tuple(listings),
+        answered,
+        total,
+        failed,
+        unhealthy,
+        frozenset(unknown),
+        tuple(sorted(unknown_zones.items())),
+        has_answers,
+    )
+
+
+def blacklist_usable(record: CheckRecord) -> bool:
+    """A record that says something about listings: complete, or incomplete with answers."""
+    facts = blacklist_facts(record)
+    if facts.has_answers:
+        return True
+    if facts.lists_total:  # lists were due and none answered, whatever the status says
+        return False
+    return record.status != "failed"  # e.g. a range whose clean addresses are not itemised
 
 
 def relay_facts(record: CheckRecord) -> RelayFacts:

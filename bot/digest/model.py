@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 DigestStatus = Literal["green", "yellow", "red"]
-# listed / clean: the latest check answered; failed: the latest check could not complete;
-# stale: the last usable result is too old to vouch for today; unchecked: never checked.
-SubjectStatus = Literal["listed", "clean", "failed", "stale", "unchecked"]
+# listed / clean: the latest check answered; partial: nothing found, but some lists could not be
+# asked (not clean); failed: the latest check could not complete; stale: the last usable result
+# is too old to vouch for today; unchecked: never checked.
+SubjectStatus = Literal["listed", "clean", "partial", "failed", "stale", "unchecked"]
 
 
 @dataclass
@@ -39,7 +40,7 @@ class AddressReport:
     lists_total: int = 0
     failed_lists: int = 0
     unhealthy_lists: int = 0
-    note: str = ""  # why failed / stale / unchecked
+    note: str = ""  # why failed / partial / stale / unchecked
 
 
 @dataclass

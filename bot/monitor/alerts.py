@@ -21,6 +21,7 @@ from bot.digest.facts import (
     ListingFact,
     SuspectFact,
     blacklist_facts,
+    blacklist_usable,
     relay_facts,
     suspect_facts,
 )
@@ -66,7 +67,8 @@ class Alerter:
     # -- blocklists -------------------------------------------------------------------------
 
     async def on_blacklist(self, record: CheckRecord) -> list[AlertEvent]:
-        if record.status == "failed":
+        # an incomplete run still counts for the lists that answered; one where none did, not
+        if not blacklist_usable(record):
             return []
         key = blacklist_key(record.subject)
         facts = blacklist_facts(record)
@@ -77,17 +79,17 @@ class Alerter:
             return await self._open(key, "blacklist", record, _listing_opening(record, facts))
         if not alert.thread_ts:
             if not facts.listings:  # cleared before its first message ever got out
-                return await self._follow_up(
-                    alert, "", _listing_summary(record.subject, facts), True
-                )
+                summary = _listing_summary(record.subject, facts)
+                return await self._follow_up(alert, "", summary, True)
             return await self._repost(alert, record, _listing_opening(record, facts))
         reported = self._reported(alert, record)
         before = blacklist_facts(reported).keys if reported else frozenset()
-        if facts.keys == before:
-            return []
         added = [x for x in facts.listings if x.key not in before]
-        removed = sorted(before - facts.keys)
-        if not facts.listings:
+        removed = sorted(facts.removed_since(before))
+        unknown = sorted(k for k in before - facts.keys if facts.is_unknown(k))
+        if not added and not removed:
+            return []
+        if not facts.listings and not unknown:
             text = (
                 f":white_check_mark: `{escape(record.subject)}` is no longer listed on any "
                 f"checked list ({facts.lists_answered} of {facts.lists_total} answered). "
@@ -99,8 +101,13 @@ class Alerter:
             parts.append("now also listed on " + ", ".join(_zone(x) for x in added))
         if removed:
             parts.append("removed from " + ", ".join(f"{z} ({t})" for t, z in removed))
-        text = f":arrows_counterclockwise: `{escape(record.subject)}` " + "; ".join(parts)
-        text += f". Still listed on {len(facts.listings)}."
+        text = f":arrows_counterclockwise: `{escape(record.subject)}` " + "; ".join(parts) + "."
+        if facts.listings:
+            text += f" Still listed on {len(facts.listings)}."
+        if unknown:
+            text += " Not known this time (list did not answer): " + ", ".join(
+                z for _, z in unknown
+            )
         return await self._follow_up(alert, text, _listing_summary(record.subject, facts), False)
 
     # -- relay ------------------------------------------------------------------------------
@@ -184,8 +191,9 @@ class Alerter:
 
     def _reported(self, alert: AlertRecord, record: CheckRecord) -> CheckRecord | None:
         """The check the alert's last message described: the newest usable one before it."""
+        usable = blacklist_usable if record.kind == "blacklist" else _complete
         for earlier in self.store.checks(record.kind, record.subject, limit=500):
-            if earlier.id == record.id or earlier.status == "failed":
+            if earlier.id == record.id or not usable(earlier):
                 continue
             if earlier.finished_at <= alert.updated_at:
                 return earlier
@@ -241,6 +249,10 @@ class Alerter:
             log.exception("could not post alert follow-up", extra={"alert": alert.subject_key})
             return [AlertEvent(alert.id, alert.subject_key, action, text)]
         return [AlertEvent(alert.id, alert.subject_key, action, text, ts)]
+
+
+def _complete(record: CheckRecord) -> bool:
+    return record.status != "failed"
 
 
 def claim_alert_update(store: Store, alert: AlertRecord, summary: str, close: bool) -> bool:

@@ -181,7 +181,11 @@ def _address_lines(report: AddressReport, detail: bool = False, zone: str = "UTC
     )
     if report.status in ("failed", "stale", "unchecked"):
         return [f"{report.subject}: COULD NOT CHECK — {report.note}"]
-    if not report.listings:
+    if report.status == "partial":
+        lines = [f"{report.subject}: not listed where asked, NOT CLEAN — {report.note}"]
+        if coverage:
+            lines.append(f"    {coverage}")
+    elif not report.listings:
         lines = [f"{report.subject}: clean" + (f", {coverage}" if coverage else "")]
     else:
         lines = [f"{report.subject}: LISTED on {len(report.listings)}, {coverage}"]
@@ -197,6 +201,8 @@ def _address_lines(report: AddressReport, detail: bool = False, zone: str = "UTC
                 lines.append(f"      delist: {listing.delist_url}")
             if detail:
                 lines.append(f"      listed since {_when(listing.listed_since, zone)}")
+    if report.listings and report.note:
+        lines.append(f"    {report.note}")
     for removed in report.removed:
         lines.append(f"    removed since last digest: {removed}")
     return lines
@@ -206,6 +212,11 @@ def _address_mrkdwn(report: AddressReport) -> str:
     if report.status in ("failed", "stale", "unchecked"):
         return f":white_circle: `{escape(report.subject)}` could not check — {escape(report.note)}"
     removed = f", delisted from {len(report.removed)}" if report.removed else ""
+    if report.status == "partial":
+        return (
+            f":white_circle: `{escape(report.subject)}` not listed where asked, but "
+            f"{escape(report.note)}{removed}"
+        )
     if not report.listings:
         return f":large_green_circle: `{escape(report.subject)}` clean{removed}"
     new = sum(1 for x in report.listings if x.new)

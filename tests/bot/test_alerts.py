@@ -276,3 +276,23 @@ def test_follow_up_claim_is_won_by_one_reader_only(tmp_path: Path, clock: Clock)
         assert claim_alert_update(first, seen_by_first, "x relay verdict closed", close=True)
         assert not claim_alert_update(second, seen_by_second, "x relay verdict closed", close=True)
         assert second.latest_alert("relay:x").state == "closed"
+
+
+async def test_a_list_that_times_out_does_not_close_its_listing_alert(
+    store: Store, clock: Clock
+) -> None:
+    poster = RecordingPoster()
+    runner = ScriptedRunner()
+    monitor = _monitor(store, runner, poster, clock)
+    runner.set("blacklist", IP, blacklist_data(IP, ["zen.spamhaus.org"]))
+    await monitor.run("blacklist")
+    clock.advance(hours=1)
+    runner.set("blacklist", IP, blacklist_data(IP, failed_zones=["zen.spamhaus.org"]))
+    report = await monitor.run("blacklist")
+    assert [r.status for r in report.records] == ["failed"]  # incomplete, as the engine says
+    assert len(poster.posts) == 1 and store.open_alert(f"blacklist:{IP}") is not None
+    clock.advance(hours=1)
+    runner.set("blacklist", IP, blacklist_data(IP))
+    await monitor.run("blacklist")
+    assert "no longer listed" in poster.posts[-1].reply.text
+    assert store.open_alert(f"blacklist:{IP}") is None

@@ -345,3 +345,41 @@ async def test_build_digest_reply_for_mailhealth(store: Store, clock: Clock) -> 
     reply = await build_digest_reply(ctx)
     assert reply.text.startswith("Mail health digest: green")
     assert updates  # the requester saw something happen
+
+
+def test_lists_that_did_not_answer_make_it_partial_not_clean(store: Store, clock: Clock) -> None:
+    _watch(store)
+    _all_clean(store)
+    # the engine calls an incomplete run "failed"; the lists that answered still count
+    record(store, "blacklist", "192.0.2.10", blacklist_data("192.0.2.10", failed_zones=["b.test"]))
+    digest = build_digest(store, config(), clock())
+    report = _address(digest, "192.0.2.10")
+    assert report.status == "partial"
+    assert report.lists_answered == 59
+    assert "1 list could not be asked: b.test (timeout)" in report.note
+    assert digest.status == "yellow"
+    assert "NOT CLEAN" in render.text(digest)
+    assert "192.0.2.10: clean" not in render.text(digest)
+
+
+def test_a_list_that_did_not_answer_neither_removes_nor_resets_a_listing(
+    store: Store, clock: Clock
+) -> None:
+    _watch(store)
+    clock.advance(days=-2)
+    record(store, "blacklist", "192.0.2.10", blacklist_data("192.0.2.10", ["zen.spamhaus.org"]))
+    run = store.claim_digest("2026-11-26T07:00:00+00:00", "test")
+    store.finish_digest(run.id, "sent", "C0DIGEST", "1.1")
+    clock.advance(days=1)
+    only_zen_failed = blacklist_data("192.0.2.10", failed_zones=["zen.spamhaus.org"])
+    record(store, "blacklist", "192.0.2.10", only_zen_failed)
+    _fresh_rest(store)
+    report = _address(build_digest(store, config(), clock()), "192.0.2.10")
+    assert report.removed == []  # zen did not answer: not "removed"
+    assert report.status == "partial"
+    clock.advance(days=1)
+    record(store, "blacklist", "192.0.2.10", blacklist_data("192.0.2.10", ["zen.spamhaus.org"]))
+    _fresh_rest(store)
+    report = _address(build_digest(store, config(), clock()), "192.0.2.10")
+    assert report.listings[0].days_listed == 2  # the unanswered day did not reset it
+    assert report.removed == []
