@@ -55,6 +55,10 @@ def build_app(
         client=client,
         logger=bolt_logger(),
         signing_secret=config.secrets.slack_signing_secret,
+        # Every listener acks and hands the work to a background task, so it returns within
+        # microseconds: answering when it returns skips Bolt's 10 ms ack polling, and the ack
+        # leaves before the work's first Slack call.
+        process_before_response=True,
         # unknown buttons or events get a quiet 404 instead of an error log per request
         raise_error_for_unhandled_request=False,
     )

@@ -6,6 +6,7 @@ audit log and error handling behave the same whatever the user typed into.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import logging
@@ -113,6 +114,7 @@ class AdminDirectory:
         self.clock = clock
         self._members: frozenset[str] = frozenset()
         self._fetched_at: float | None = None
+        self._refreshing: asyncio.Lock | None = None  # created in the loop that uses it
 
     async def is_admin(self, user_id: str) -> bool:
         if user_id in self.admins:
@@ -121,10 +123,22 @@ class AdminDirectory:
             return False
         return user_id in await self._group_members()
 
+    def _fresh(self) -> bool:
+        return self._fetched_at is not None and self.clock() - self._fetched_at < self.ttl_seconds
+
     async def _group_members(self) -> frozenset[str]:
-        now = self.clock()
-        if self._fetched_at is not None and now - self._fetched_at < self.ttl_seconds:
+        if self._fresh():
             return self._members
+        if self._refreshing is None:
+            self._refreshing = asyncio.Lock()
+        # a burst of commands right after start shares one lookup instead of one each
+        async with self._refreshing:
+            if self._fresh():
+                return self._members
+            return await self._refresh()
+
+    async def _refresh(self) -> frozenset[str]:
+        now = self.clock()
         try:
             self._members = frozenset(await self.lookup(self.usergroup))  # type: ignore[misc]
         except Exception as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from bot.app import HttpServer, build_app, start_http
+from bot.app import HttpServer, build_app, run_socket_mode, start_http
 from bot.commands import mailhealth
 from bot.commands.base import CommandContext
 from bot.config import Config
@@ -331,3 +332,45 @@ async def test_bot_not_in_channel_answers_privately_with_a_hint(bot: Bot) -> Non
     (answer,) = bot.slack.of("respond")
     assert "/invite @relaywatch" in answer.params["text"]
     assert "watch list is empty" in answer.params["text"]
+
+
+async def test_mention_denial_is_ephemeral_in_the_thread(bot: Bot) -> None:
+    body = event_body("<@UBOT0001> check 203.0.113.5", user_id=USER)
+    await bot.post(body, sign(SECRET, body, content_type="application/json"))
+    await bot.settle()
+    (private,) = bot.slack.of("chat.postEphemeral")
+    assert private.params["user"] == USER
+    assert private.params["thread_ts"] == "1764363700.000100"
+    assert "not on the watch list" in private.params["text"]
+    assert not bot.slack.of("chat.postMessage")
+
+
+async def test_socket_mode_acks_over_the_websocket_and_posts(slack: SlackStandIn, tmp_path) -> None:
+    config = Config()
+    config.secrets.slack_bot_token = "xoxb-test"
+    config.secrets.slack_app_token = "xapp-test"
+    config.slack.api_url = slack.api_url
+    config.slack.admins = [ADMIN]
+    with Store(tmp_path / "relaywatch.db") as store:
+        app, services = build_app(config, store, commands={"mailhealth": mailhealth})
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_socket_mode(app, "xapp-test", stop))
+        try:
+            await slack.wait_for("socket.connect", within=10)
+            payload = dict(
+                urllib.parse.parse_qsl(
+                    slash_body("/mailhealth", "watch add 192.0.2.5", user_id=ADMIN)
+                )
+            )
+            await slack.send_envelope("slash_commands", payload, "env-1")
+            (ack,) = await slack.wait_for("socket.ack", within=10)
+            assert ack.params["envelope_id"] == "env-1"
+            assert "on it" in ack.params["payload"]["text"]
+            (post,) = await slack.wait_for("chat.postMessage", within=10)
+            assert "192.0.2.5" in post.params["text"]
+            assert ack.at <= post.at
+            assert await services.work.drain(within=10)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 10)
+        assert [i.value for i in store.watch_list()] == ["192.0.2.5"]
