@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import struct
 from array import array
 from collections import deque
@@ -81,11 +82,44 @@ class _Channel(asyncio.DatagramProtocol):
         self.server = server
         self.pending: dict[int, _Query] = {}
         self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None
+
+    def send(self, packet: bytes) -> None:
+        # Straight to the (non-blocking, connected) socket: the transport's sendto adds checks
+        # and buffering that cost more than the syscall. When the kernel buffer is full, the
+        # transport queues the packet and sends it when the socket is writable again.
+        if self.sock is not None and not self.transport.get_write_buffer_size():  # type: ignore[union-attr]
+            try:
+                self.sock.send(packet)
+                return
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                log.debug("UDP send to %s:%s failed: %s", self.server[0], self.server[1], exc)
+                return  # the query times out and is retried
+        self.transport.sendto(packet)  # type: ignore[union-attr]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.handle(data)
+        # The transport hands over one datagram per event-loop pass; under load more are already
+        # queued, and reading them here saves a loop iteration (a select call) for each.
+        sock = self.sock
+        if sock is None:
+            return
+        for _ in range(64):
+            try:
+                data = sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.error_received(exc)
+                return
+            self.handle(data)
+
+    def handle(self, data: bytes) -> None:
         # The socket is connected, so the kernel already dropped datagrams from other sources.
         if len(data) < 12:
             self.mux.stats.ignored += 1
@@ -157,10 +191,22 @@ class DnsMultiplexer:
         self._loop = loop
         for host, port in self.nameservers:
             group = []
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
             for _ in range(self.sockets_per_server):
-                _, protocol = await loop.create_datagram_endpoint(
-                    lambda h=host, p=port: _Channel(self, (h, p)), remote_addr=(host, port)
-                )
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                try:
+                    sock.setblocking(False)
+                    # connected: the kernel drops datagrams from anyone but this nameserver
+                    sock.connect((host, port))
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                    _, protocol = await loop.create_datagram_endpoint(
+                        lambda h=host, p=port: _Channel(self, (h, p)), sock=sock
+                    )
+                except OSError:
+                    sock.close()
+                    raise
+                protocol.sock = sock
                 group.append(protocol)
             self._channels.append(group)
         self._sweeper = loop.create_task(self._sweep())
@@ -231,8 +277,7 @@ class DnsMultiplexer:
         query.channel = channel
         channel.pending[qid] = query
         self.stats.sent += 1
-        assert channel.transport is not None
-        channel.transport.sendto(qid.to_bytes(2, "big") + _HEADER_TAIL + query.question)
+        channel.send(qid.to_bytes(2, "big") + _HEADER_TAIL + query.question)
         self._timers.append((self._loop.time() + self.timeout, query, query.attempts))  # type: ignore[union-attr]
 
     def _answered(self, query: _Query, data: bytes) -> None:
@@ -272,10 +317,14 @@ class DnsMultiplexer:
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
-            while timers and timers[0][0] <= now:
-                _, query, attempt = timers.popleft()
+            while timers:
+                deadline, query, attempt = timers[0]
                 if query.done or query.attempts != attempt:
+                    timers.popleft()  # answered: drop it now, so the deque stays short
                     continue
+                if deadline > now:
+                    break
+                timers.popleft()
                 channel = query.channel
                 if channel is not None:
                     channel.pending.pop(query.qid, None)
