@@ -16,7 +16,7 @@ class AnswerCache:
     def __init__(self, max_entries: int = 20_000, clock: Callable[[], float] = time.monotonic):
         self.max_entries = max_entries
         self.clock = clock
-        # OrderedDict: evicting the oldest is O(1) (a plain dict's next(iter()) is not, after deletes)
+        # OrderedDict: evicting the oldest is O(1); a dict's next(iter()) is not, after deletes
         self._entries: OrderedDict[bytes, tuple[float, str, bytes | None]] = OrderedDict()
 
     def __len__(self) -> int:
