@@ -374,3 +374,45 @@ async def test_socket_mode_acks_over_the_websocket_and_posts(slack: SlackStandIn
             stop.set()
             await asyncio.wait_for(running, 10)
         assert [i.value for i in store.watch_list()] == ["192.0.2.5"]
+
+
+async def test_real_relaycheck_then_show_details_in_the_thread(bot: Bot) -> None:
+    from bot.commands import relaycheck
+    from tests.fixtures.relay_smtp import RelayPolicy, closed_rcpt, smtp_server
+
+    bot.services.dispatcher.commands["relaycheck"] = relaycheck
+    config = bot.services.config
+    config.relay.connect_timeout = config.relay.banner_timeout = 2.0
+    config.relay.command_timeout = 2.0
+    async with smtp_server(RelayPolicy(rcpt=closed_rcpt)) as server:
+        bot.store.add_watch("server", server.target)
+        config.relay.extra_ports = [server.port]  # chat only probes SMTP ports otherwise
+        status, _, elapsed = await bot.slash("/relaycheck", server.target)
+        assert status == 200 and elapsed < 0.5
+        await bot.settle()
+    # the result is the top-level message (or the edit that replaced the progress message)
+    updates = bot.slack.of("chat.update")
+    top = [c for c in bot.slack.of("chat.postMessage") if not c.params.get("thread_ts")]
+    assert len(top) == 1
+    final = updates[-1].params if updates else top[0].params
+    result_ts = updates[-1].params["ts"] if updates else "1764363600.000001"
+    buttons_ = {
+        e["action_id"]: e["value"]
+        for b in final["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    }
+    assert buttons_["rerun"] == f"relaycheck {server.target}"
+    (record,) = bot.store.checks("relay")
+    assert record.status == "ok"
+
+    # Show details on that result renders the stored check with bot.render.relay.details_text
+    bot.slack.calls.clear()
+    body = action_body("show_details", str(record.id), message_ts=result_ts)
+    await bot.post(body, sign(SECRET, body))
+    await bot.settle()
+    details = bot.slack.of("chat.postMessage")
+    assert details and all(d.params["thread_ts"] == result_ts for d in details)
+    shown = details[0].params["text"]
+    assert f"=== {server.target}" in shown  # the relay renderer's transcript, not raw JSON
+    assert bot.store.audit_log()[0].command == "show_details"
