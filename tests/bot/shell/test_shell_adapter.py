@@ -133,3 +133,44 @@ def test_relaywatch_serve_without_tokens_reads_piped_stdin(tmp_path) -> None:
     assert "added domain `example.com`" in result.stdout
     assert "Watch list (1)" in result.stdout
     assert (tmp_path / "state" / "relaywatch" / "relaywatch.db").exists()
+
+
+def test_on_a_terminal_it_prompts(tmp_path) -> None:
+    import pty
+    import select
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RELAYWATCH_"))}
+    env.update(
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        RELAYWATCH_SCHEDULE_ENABLED="false",
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: relaywatch serve on a pseudo-terminal
+        os.execve(sys.executable, [sys.executable, "-m", "bot.cli", "serve"], env)
+    seen = b""
+
+    def read_until(marker: bytes, within: float = 20.0, count: int = 1) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + within
+        while seen.count(marker) < count and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    return
+        assert seen.count(marker) >= count, seen.decode(errors="replace")
+
+    try:
+        read_until(b"relaywatch> ")
+        os.write(fd, b"/mailhealth watch list\n")
+        read_until(b"watch list is empty")
+        read_until(b"relaywatch> ", within=5, count=2)  # the next prompt, after the answer
+        os.write(fd, b"quit\n")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"relaywatch shell" in seen  # the banner
