@@ -172,9 +172,17 @@ async def serve_shell(config: Config, store: Store, ctx: CliContext) -> int:
             stderr=ctx.stderr,
             interactive=interactive,
         )
-        return await adapter.run()
+        code = await adapter.run()
     finally:
         await stop_scheduler(handle)
+    if not interactive and adapter.handled == 0:
+        # typically a service started without its Slack tokens (stdin is /dev/null)
+        ctx.error(
+            "no Slack tokens and no commands on stdin: nothing to serve; set SLACK_BOT_TOKEN "
+            "and SLACK_APP_TOKEN (Socket Mode), or pipe commands in, one per line"
+        )
+        return ExitCode.USAGE
+    return code
 
 
 async def serve_slack(

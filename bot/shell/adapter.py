@@ -38,6 +38,7 @@ class ShellAdapter:
     interactive: bool = False
     user: str = field(default_factory=getpass.getuser)
     worst: int = ExitCode.OK
+    handled: int = 0  # commands answered (blank lines and comments do not count)
 
     async def run(self) -> int:
         """Reads and answers commands until end of input or 'quit'; returns the exit code."""
@@ -89,6 +90,7 @@ class ShellAdapter:
         text = line.strip()
         if not text or text.startswith("#"):
             return None
+        self.handled += 1
         if not self.interactive:
             # echo, so a transcript of a scripted run shows which answer belongs to which line
             self.poster.stream.write(f"> {text}\n")

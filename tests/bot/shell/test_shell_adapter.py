@@ -174,3 +174,23 @@ def test_on_a_terminal_it_prompts(tmp_path) -> None:
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"relaywatch shell" in seen  # the banner
+
+
+def test_no_tokens_and_nothing_on_stdin_says_what_to_set(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RELAYWATCH_"))}
+    env.update(
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        RELAYWATCH_SCHEDULE_ENABLED="false",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == ExitCode.USAGE
+    assert "SLACK_BOT_TOKEN" in result.stderr and len(result.stderr.splitlines()) == 1
