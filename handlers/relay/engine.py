@@ -48,7 +48,7 @@ from handlers.relay.targets import (
     parse_target,
     resolve_target,
 )
-from handlers.relay.verdict import decide
+from handlers.relay.verdict import decide, is_relay_refusal
 
 Progress = Callable[[str], None]
 
@@ -346,7 +346,7 @@ class _BatteryRunner:
         result.reply = exchange.line
         if code == 530:
             result.outcome = AttemptOutcome.AUTH_REQUIRED
-        elif 400 <= code < 500:
+        elif 400 <= code < 500 and not is_relay_refusal(exchange.reply):
             result.outcome = AttemptOutcome.TEMPFAIL
         else:
             result.outcome = AttemptOutcome.REFUSED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers.relay.model import AttemptOutcome, RelayTestResult, Verdict
 
 FIX_HINT = (
@@ -9,6 +11,19 @@ FIX_HINT = (
     "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination; keep mynetworks to "
     "hosts you control; Exim: relay_from_hosts / hostlist relay_from_hosts)."
 )
+
+# Refusal texts that mean "I will not relay for you" even when sent with a 4xx code: Postfix's
+# defer_unauth_destination (Debian's default) answers "454 4.7.1 <…>: Relay access denied".
+_RELAY_REFUSAL = re.compile(
+    r"relay(ing)? (access )?(denied|not permitted|not allowed|prohibited)"
+    r"|not permitted to relay|unable to relay|we do not relay|relaying not allowed",
+    re.IGNORECASE,
+)
+
+
+def is_relay_refusal(reply: str) -> bool:
+    return bool(_RELAY_REFUSAL.search(reply))
+
 
 _UNDECIDED = {
     AttemptOutcome.TEMPFAIL: "answered with a temporary error (4xx, e.g. greylisting)",
@@ -87,10 +102,18 @@ def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, l
             f"{'; '.join(parts)}{refused_text}. {advice}",
             [t.name for t in undecided],
         )
+    deferred = [t for t in tests if t.reply.startswith("4")]
+    note = (
+        f" {_count(deferred)} were refused with a temporary code but said relaying is denied "
+        "(Postfix defer_unauth_destination, Debian's default safety net): counted as refused; "
+        "once you trust your configuration, reject_unauth_destination gives a permanent 5xx."
+        if deferred
+        else ""
+    )
     return (
         Verdict.CLOSED,
-        f"Closed: every one of the {len(tests)} relay attempts was refused with a permanent "
-        f"error (e.g. '{tests[0].reply}').",
+        f"Closed: every one of the {len(tests)} relay attempts was refused "
+        f"(e.g. '{tests[0].reply}').{note}",
         [],
     )
 

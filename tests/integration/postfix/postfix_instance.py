@@ -1,0 +1,275 @@
+"""A private Debian Postfix instance on 127.0.0.1 for the relay integration suite.
+
+Its own config_directory, queue_directory and data_directory under one temporary directory; every
+transport is discard:, so nothing can leave the machine even if a test went wrong. Listeners:
+
+- closed:      an MX that refuses relaying (reject_unauth_destination), STARTTLS offered
+- deferring:   Debian's default relay rule (defer_unauth_destination: 454 Relay access denied)
+- open:        the classic mistake: mynetworks = 0.0.0.0/0 (trusts the whole internet)
+- submission:  auth-only (SASL offered, everything refused without AUTH), TLS required
+
+Needs root (master(8) starts as root and drops to the postfix user) and the postfix package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
+SERVER_NAME = "mx.relaywatch.test"
+
+MAIN_CF = """\
+compatibility_level = 3.6
+myhostname = {name}
+mydomain = relaywatch.test
+myorigin = $myhostname
+mydestination = $myhostname, localhost, relaywatch.test
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+# the probe comes from 127.0.0.1: it must NOT be trusted, or every listener would relay for it
+mynetworks = 203.0.113.0/24
+queue_directory = {root}/spool
+data_directory = {root}/data
+maillog_file = {root}/maillog
+maillog_file_prefixes = {root}
+# nothing ever leaves: every transport discards
+default_transport = discard:relaywatch test sink
+relay_transport = discard:relaywatch test sink
+local_transport = discard:relaywatch test sink
+virtual_transport = discard:relaywatch test sink
+alias_maps =
+alias_database =
+local_recipient_maps =
+biff = no
+smtpd_banner = $myhostname ESMTP relaywatch-test
+smtp_dns_support_level = disabled
+smtpd_peername_lookup = no
+smtpd_tls_cert_file = {root}/cert.pem
+smtpd_tls_key_file = {root}/key.pem
+"""
+
+LISTENERS = """\
+127.0.0.1:{closed} inet n - n - - smtpd
+  -o syslog_name=postfix/closed
+  -o smtpd_tls_security_level=may
+  -o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination
+127.0.0.1:{deferring} inet n - n - - smtpd
+  -o syslog_name=postfix/deferring
+  -o smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,defer_unauth_destination
+127.0.0.1:{open} inet n - n - - smtpd
+  -o syslog_name=postfix/open
+  -o mynetworks=0.0.0.0/0
+127.0.0.1:{submission} inet n - n - - smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+"""
+
+SERVICES = """\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
+
+
+class PostfixUnavailable(Exception):
+    """Postfix is not installed or cannot be started here (the message says why)."""
+
+
+def availability_problem() -> str | None:
+    if not Path(POSTFIX).exists():
+        return "Debian's postfix is not installed (apt-get install -y postfix)"
+    if os.geteuid() != 0:
+        return "starting a private Postfix needs root (master(8) drops privileges itself)"
+    try:
+        import pwd
+
+        pwd.getpwnam("postfix")
+    except KeyError:
+        return "the postfix user does not exist (install the postfix package)"
+    return None
+
+
+@dataclass
+class PostfixInstance:
+    root: Path
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "etc"
+
+    def target(self, listener: str) -> str:
+        return f"127.0.0.1:{self.ports[listener]}"
+
+    def queued_files(self) -> list[str]:
+        """Every message file in the queues: must stay empty, relaywatch never completes one."""
+        found: list[str] = []
+        for queue in QUEUES:
+            directory = self.root / "spool" / queue
+            if directory.is_dir():
+                found.extend(str(p) for p in directory.rglob("*") if p.is_file())
+        return found
+
+    def log(self) -> str:
+        path = self.root / "maillog"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def postfix(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [POSTFIX, "-c", str(self.config_dir), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def master_pid(self) -> int | None:
+        try:
+            return int((self.root / "spool" / "pid" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self) -> None:
+        pid = self.master_pid()
+        self.postfix("stop")
+        # master.pid stays behind after a stop; watch the process itself
+        deadline = time.monotonic() + 10
+        while pid is not None and _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid is not None and _alive(pid):
+            self.postfix("abort")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _free_ports(count: int) -> list[int]:
+    # bind to port 0 to let the kernel choose; the listeners are written right after
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _write_certificate(root: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVER_NAME)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=90))
+        .sign(key, hashes.SHA256())
+    )
+    (root / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path = root / "key.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+
+
+def start_postfix() -> PostfixInstance:
+    """Writes the configuration, starts master(8) and waits until every listener answers."""
+    problem = availability_problem()
+    if problem:
+        raise PostfixUnavailable(problem)
+    # not pytest's tmp_path: its parent is root-only (0700) and the postfix user must reach
+    # its queue directory
+    root = Path(tempfile.mkdtemp(prefix="relaywatch-postfix-"))
+    root.chmod(0o755)
+    for sub in ("etc", "spool", "data"):
+        (root / sub).mkdir()
+    shutil.chown(root / "data", user="postfix")
+    names = ("closed", "deferring", "open", "submission")
+    instance = PostfixInstance(root, dict(zip(names, _free_ports(len(names)), strict=True)))
+    _write_certificate(root)
+    (root / "etc" / "main.cf").write_text(MAIN_CF.format(root=root, name=SERVER_NAME))
+    (root / "etc" / "master.cf").write_text(LISTENERS.format(**instance.ports) + SERVICES)
+    started = instance.postfix("start")
+    if started.returncode != 0:
+        log = instance.log()
+        shutil.rmtree(root, ignore_errors=True)
+        raise PostfixUnavailable(
+            f"postfix start failed ({started.returncode}): {started.stderr.strip()}\n{log}"
+        )
+    deadline = time.monotonic() + 20
+    pending = set(instance.ports.values())
+    while pending and time.monotonic() < deadline:
+        for port in list(pending):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.settimeout(2)
+                    if sock.recv(100).startswith(b"220"):
+                        sock.sendall(b"QUIT\r\n")
+                        pending.discard(port)
+            except OSError:
+                pass
+        if pending:
+            time.sleep(0.1)
+    if pending:
+        log = instance.log()
+        instance.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        raise PostfixUnavailable(f"postfix listeners {sorted(pending)} never answered:\n{log}")
+    return instance
+
+
+def remove(instance: PostfixInstance) -> None:
+    instance.stop()
+    shutil.rmtree(instance.root, ignore_errors=True)
