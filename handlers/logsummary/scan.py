@@ -66,6 +66,7 @@ class Scanner:
         self.exim = EximParser(summary)
         self._tags: dict[str, tuple[Handler, str, str] | None] = {}
         self._iso_line = False  # which framing the current line has, for _seconds
+        self._stamps: dict[str, int] = {}
         self.first_stamp: float | None = None
         self.last_stamp: float | None = None
 
@@ -218,9 +219,14 @@ class Scanner:
         return moment is None or window.contains(moment)
 
     def _seconds(self, line: str) -> int:
-        if self._iso_line:
-            return iso_seconds(line)
-        return self.years.seconds(line)
+        stamp = line[:19] if self._iso_line else line[:15]
+        value = self._stamps.get(stamp)
+        if value is None:
+            if len(self._stamps) > 4096:
+                self._stamps.clear()
+            value = iso_seconds(stamp) if self._iso_line else self.years.seconds(stamp)
+            self._stamps[stamp] = value
+        return value
 
     def _note_span(self, first: str | None, last: str | None, iso: bool) -> None:
         for which, line in (("first", first), ("last", last)):

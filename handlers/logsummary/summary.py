@@ -23,6 +23,8 @@ from handlers.logsummary.rules import (
 # Evidence: how many sample log lines each tally keeps (memory stays bounded per entity).
 EVIDENCE_LINES = 6
 UNPARSED_SAMPLE = 10
+# Memo tables (client → address/domain, address → normalised form) are cleared past this size.
+CACHE_LIMIT = 100_000
 # Distinct recipient domains remembered per origin; past this they are counted under "*".
 DOMAINS_PER_ORIGIN = 2000
 # Transports that deliver on this machine: their recipient domains are ours, not "outbound".
@@ -115,6 +117,7 @@ class Summary:
         self.sasl_failures_by_user: dict[str, int] = {}
         self.sasl_failures_by_ip: dict[str, int] = {}
         self.auth_by_ip: dict[str, list[int]] = {}
+        self.sasl_failure_ips: dict[str, set[str]] = {}  # account → IPs that failed to log in
         # suspects raw material
         self.sasl_ips: dict[str, dict[str, str]] = {}  # account → client IP → first line
         self.origins: dict[str, list[Any]] = {}  # "sasl:x" / "client:ip" / "local:sender"
@@ -140,6 +143,8 @@ class Summary:
         self._orphans: set[str] = set()
         self._known_pids: set[str] = set()
         self.internal_check: Any = None  # callable(ip) -> bool, set by the driver
+        self._clients: dict[str, tuple[str, str]] = {}
+        self._addresses: dict[str, tuple[str, str, str | None]] = {}
 
     # -- receiving -------------------------------------------------------------------------------
 
@@ -152,7 +157,10 @@ class Summary:
             return
         self.received += 1
         self.per_hour[hour][0] += 1
-        address = client_address(client)
+        known = self._clients.get(client)
+        if known is None:
+            known = self._client_info(client)
+        address, domain = known
         if sasl_user:
             origin = "sasl:" + sasl_user
             _bump(self.sasl_messages_by_user, sasl_user)
@@ -173,13 +181,32 @@ class Summary:
             if self.internal_check is not None and address and not sasl_user:
                 self.origin_internal[origin] = bool(self.internal_check(address))
         stats[O_MESSAGES] += 1
-        _sample(stats[O_LINES], line, 3)
+        if len(stats[O_LINES]) < 3:
+            stats[O_LINES].append(line.rstrip("\n"))
         state = self._queue.get(qid)
         if state is None:
-            self._queue[qid] = [0, host_domain(client), False, origin]
+            self._queue[qid] = [0, domain, False, origin]
         else:
-            state[1] = host_domain(client)
+            state[1] = domain
             state[3] = origin
+
+    def _client_info(self, client: str) -> tuple[str, str]:
+        if len(self._clients) >= CACHE_LIMIT:
+            self._clients.clear()
+        info = self._clients[client] = (client_address(client), host_domain(client))
+        return info
+
+    def _address_info(self, address: str) -> tuple[str, str, str | None]:
+        """(pflogsumm-normalised address, recipient domain, sender domain), cached."""
+        if len(self._addresses) >= CACHE_LIMIT:
+            self._addresses.clear()
+        normal = lower_domain(address)
+        info = self._addresses[address] = (
+            normal,
+            recipient_domain(normal),
+            sender_domain(normal),
+        )
+        return info
 
     def on_pickup(self, qid: str, hour: int, line: str) -> None:
         """pickup(8) `sender=`/`uid=`: a message submitted locally (sendmail command)."""
@@ -206,14 +233,16 @@ class Summary:
             state = self._queue[qid] = [0, None, False, None]
         elif state[0]:
             return  # pflogsumm: a queue ID's size counts once (qmgr repeats it on every retry)
-        if sender:
-            sender = lower_domain(sender)
-        else:
-            sender = "from=<>"
         state[0] = size
         received_from = state[1]
         if received_from is not None:
-            domain = sender_domain(sender)
+            if sender:
+                known = self._addresses.get(sender)
+                if known is None:
+                    known = self._address_info(sender)
+                sender, _, domain = known
+            else:
+                sender, domain = "from=<>", None
             if domain is None:
                 domain = sender if received_from == "pickup" else received_from
             entry = self.sending_domains.get(domain)
@@ -302,8 +331,10 @@ class Summary:
                 )
             )
             return
-        recipient = lower_domain(recipient)
-        domain = recipient_domain(recipient)
+        known = self._addresses.get(recipient)
+        if known is None:
+            known = self._address_info(recipient)
+        recipient, domain, _ = known
         origin = state[3] if state is not None else None
         stats = self.origins[origin] if origin is not None else None
         if status == "sent":
@@ -346,7 +377,8 @@ class Summary:
             self.deferrals += 1
             if state is None:
                 state = self._queue[qid] = [0, None, False, None]
-            if not state[2]:
+            first_deferral = not state[2]
+            if first_deferral:
                 state[2] = True
                 self.deferred += 1
             entry = self.recipient_domains.get(domain)
@@ -355,8 +387,8 @@ class Summary:
             entry[2] += 1
             if not entry[4] or delay > entry[4]:
                 entry[4] = delay
-            if stats is not None:
-                stats[O_DEFERRALS] += 1
+            if stats is not None and first_deferral:
+                stats[O_DEFERRALS] += 1  # deferred messages, not retries
                 _sample(stats[O_BAD_LINES], line)
         elif status == "bounced":
             _bump2(self.bounce_reasons, relay, detail)
@@ -415,6 +447,11 @@ class Summary:
         _sample(lines, line)
         if user:
             _bump(self.sasl_failures_by_user, user)
+            addresses = self.sasl_failure_ips.get(user)
+            if addresses is None:
+                addresses = self.sasl_failure_ips[user] = set()
+            if len(addresses) < 1000:
+                addresses.add(address)
             lines = self.failure_lines_by_user.get(user)
             if lines is None:
                 lines = self.failure_lines_by_user[user] = []
@@ -455,7 +492,12 @@ class Summary:
         per_hour[1] += elapsed
         if elapsed > per_hour[2]:
             per_hour[2] = elapsed
-        host = host_domain(client)
+        # pflogsumm takes the host from the whole "name[ip] ehlo=1 …" text; the first word gives the
+        # same answer for IPv4 clients (and the right one for IPv6, where pflogsumm gives "")
+        known = self._clients.get(client.split(" ", 1)[0])
+        if known is None:
+            known = self._client_info(client.split(" ", 1)[0])
+        host = known[1]
         entry = self.connections_by_host.get(host)
         if entry is None:
             self.connections_by_host[host] = [1, elapsed, elapsed]
@@ -470,7 +512,7 @@ class Summary:
             ok, _, tried = auth.partition("/")
             succeeded = int(ok) if ok.isdigit() else 0
             attempted = int(tried) if tried.isdigit() else succeeded
-            address = client_address(client) or client
+            address = known[0] or client
             entry = self.auth_by_ip.get(address)
             if entry is None:
                 entry = self.auth_by_ip[address] = [0, 0]
@@ -576,6 +618,8 @@ class Summary:
         ):
             _merge_nested(getattr(self, name), getattr(later, name))
         _merge_sums(self.auth_by_ip, later.auth_by_ip)
+        for user, failed in later.sasl_failure_ips.items():
+            self.sasl_failure_ips.setdefault(user, set()).update(failed)
         for user, addresses in later.sasl_ips.items():
             seen = self.sasl_ips.setdefault(user, {})
             for address, line in addresses.items():
