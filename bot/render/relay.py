@@ -212,11 +212,7 @@ def chat_reply(outcome: CheckOutcome, rerun: str | None = None) -> ChatReply:
     Re-run button; the full transcript as a thread reply."""
     data = outcome.data
     targets = data.get("targets", [])
-    worst = min(
-        (t.get("verdict", "") for t in targets),
-        key=lambda v: VERDICT_ORDER.index(v) if v in VERDICT_ORDER else 99,
-        default="",
-    )
+    worst = min((t.get("verdict", "") for t in targets), key=_verdict_rank, default="")
     emoji = STATUS_EMOJI[VERDICT_COLOUR.get(worst, "grey")]
     if len(targets) == 1:
         title = f"{targets[0].get('target')}: {VERDICT_HEADLINE.get(worst, worst)}"
@@ -224,7 +220,9 @@ def chat_reply(outcome: CheckOutcome, rerun: str | None = None) -> ChatReply:
         title = "Relay check: " + _summary_line(data).split(": ", 1)[-1]
     blocks = [header(f"{title}")]
     fallback = [f"{title}"]
-    for entry in targets:
+    # the servers that need action first
+    ordered = sorted(targets, key=lambda t: _verdict_rank(t.get("verdict", "")))
+    for entry in ordered:
         blocks.extend(sections(_target_markdown(entry, len(targets) > 1)))
         warnings = entry.get("warnings") or []
         if warnings:
@@ -289,6 +287,10 @@ def _target_markdown(entry: dict[str, Any], named: bool) -> str:
     if entry.get("source_ip"):
         lines.append(f"_probed from {escape(entry['source_ip'])}_")
     return "\n".join(lines)
+
+
+def _verdict_rank(verdict: str) -> int:
+    return VERDICT_ORDER.index(verdict) if verdict in VERDICT_ORDER else len(VERDICT_ORDER)
 
 
 def _rerun_args(outcome: CheckOutcome) -> str:
