@@ -45,6 +45,9 @@ class LogsConfig:
     journal: bool = False
     journal_units: list[str] = field(default_factory=lambda: ["postfix@-.service", "exim4.service"])
     window: str = "24h"
+    # syslog names of Postfix instances besides "postfix…" (Postfix's syslog_name setting)
+    syslog_names: list[str] = field(default_factory=list)
+    journal_timeout: float = 600.0
 
 
 @dataclass
@@ -96,11 +99,16 @@ class LogSummaryConfig:
     min_messages_for_ratio: int = 20
     bounce_ratio: float = 0.3
     user_unknown_count: int = 20
+    user_unknown_ratio: float = 0.1
     recipients_per_message: float = 10.0
     internal_outbound_messages: int = 50
     relay_probe_count: int = 5
     sasl_failures_per_ip: int = 10
     sasl_failures_per_account: int = 10
+    # our own mail domains (deliveries elsewhere are "outbound"); also learned from local delivery
+    local_domains: list[str] = field(default_factory=list)
+    # reader processes for large inputs; 0: one per CPU, at most 4
+    workers: int = 0
 
 
 @dataclass

@@ -76,6 +76,24 @@ def rotations(path: str) -> list[str]:
     return ordered
 
 
+def time_order(paths: list[str]) -> list[str]:
+    """Orders files named on the command line (often a shell glob: mail.log mail.log.1 …) so
+    that each log's rotations come oldest first and the live file last."""
+
+    def key(path: str) -> tuple[str, int, int]:
+        name = Path(path).name
+        for cut in range(len(name)):
+            match = _ROTATED.match(name[cut:].replace("-", ".", 1))
+            if match and cut:
+                base = str(Path(path).parent / name[:cut])
+                if match.group(1) is not None:
+                    return (base, 0, -int(match.group(1)))
+                return (base, 0, int(match.group(2)))
+        return (str(Path(path)), 1, 0)
+
+    return sorted(dict.fromkeys(paths), key=key)
+
+
 def open_binary(path: str) -> BinaryIO:
     if path.endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]

@@ -190,7 +190,7 @@ def _sasl_rules(summary: Summary, t: SuspectThresholds, is_internal, add) -> Non
         add(
             "client\0" + address,
             _Finding(
-                "sasl_bruteforce_ip",
+                "sasl_bruteforce",
                 _score(25, 60, failures / t.sasl_failures_per_ip),
                 f"{failures} failed logins from this address (password guessing)",
                 summary.failure_lines_by_ip.get(address, []),

@@ -1,0 +1,151 @@
+"""Maps `[logs]` and `[logsummary]` onto the log-summary engine; wraps its report as a CheckOutcome.
+
+The baseline for "volume far above its own usual" comes from earlier mail summaries in the store:
+each stored run keeps per-origin message counts (`volumes`) and its window length, so the usual
+rate of an account or host is the mean of its rate over earlier, non-overlapping windows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.checks import CheckOutcome, ProgressCallback
+from bot.config import Config
+from bot.store import Store
+from handlers.logsummary.engine import SummaryOptions, summarize_logs
+from handlers.logsummary.inputs import LogInputError, rotations, time_order
+from handlers.logsummary.suspects import SuspectThresholds
+from handlers.logsummary.timefmt import TimeSpecError, TimeWindow, window_from_specs
+
+KIND = "mailsummary"
+# Earlier runs used for the baseline, newest first
+BASELINE_RUNS = 50
+
+
+def thresholds_for(config: Config) -> SuspectThresholds:
+    c = config.logsummary
+    return SuspectThresholds(
+        sasl_distinct_ips=c.sasl_distinct_ips,
+        sasl_distinct_networks=c.sasl_distinct_networks,
+        volume_spike_factor=c.volume_spike_factor,
+        volume_share=c.volume_share,
+        min_messages_for_ratio=c.min_messages_for_ratio,
+        bounce_ratio=c.bounce_ratio,
+        user_unknown_count=c.user_unknown_count,
+        user_unknown_ratio=c.user_unknown_ratio,
+        recipients_per_message=c.recipients_per_message,
+        internal_outbound_messages=c.internal_outbound_messages,
+        relay_probe_count=c.relay_probe_count,
+        sasl_failures_per_ip=c.sasl_failures_per_ip,
+        sasl_failures_per_account=c.sasl_failures_per_account,
+    )
+
+
+def configured_paths(config: Config) -> list[str]:
+    """Each configured log with its rotations (mail.log.2.gz, mail.log.1, mail.log), oldest first"""
+    found: list[str] = []
+    for path in config.logs.paths:
+        found.extend(rotations(path))
+    return found
+
+
+def baseline_from_store(store: Store, window: TimeWindow) -> dict[str, float]:
+    """Usual messages per hour per origin, from earlier summaries whose window ended before this
+    one began (overlapping runs would already contain the spike we are looking for)."""
+    rates: dict[str, float] = {}
+    runs = 0
+    for record in store.checks(KIND, limit=BASELINE_RUNS):
+        if record.status == "failed" or record.result.get("inputs") != "configured":
+            continue  # only runs over the configured logs describe this server's usual traffic
+        volumes = record.result.get("volumes")
+        hours = (record.result.get("window") or {}).get("hours")
+        if not isinstance(volumes, dict) or not isinstance(hours, int | float) or hours <= 0:
+            continue
+        if window.since is not None:
+            ended = datetime.fromisoformat(record.finished_at).timestamp()
+            if ended > window.since:
+                continue
+        runs += 1
+        for origin, count in volumes.items():
+            if isinstance(count, int | float):
+                rates[origin] = rates.get(origin, 0.0) + count / hours
+    if not runs:
+        return {}
+    return {origin: total / runs for origin, total in rates.items()}
+
+
+def window_subject(since: str | None, until: str | None) -> str:
+    if since and until:
+        return f"{since}..{until}"
+    if until:
+        return f"..{until}"
+    return since or "all"
+
+
+async def run_mailsummary(
+    config: Config,
+    since: str | None = None,
+    until: str | None = None,
+    files: list[str] | None = None,
+    store: Store | None = None,
+    top: int = 10,
+    progress: ProgressCallback | None = None,
+    now: datetime | None = None,
+) -> CheckOutcome:
+    """Summarises the configured logs (or `files`, "-" for stdin) over a window.
+
+    With no files and no `since`, the configured window (`logs.window`, e.g. 24h) applies; named
+    files are read whole unless `since`/`until` narrow them. Raises TimeSpecError for a bad
+    since/until (a usage error); problems reading the logs make the outcome "failed".
+    """
+    moment = now or datetime.now(UTC)
+    if since is None and not files:
+        since = config.logs.window
+    window = window_from_specs(since, until, moment)
+    subject = window_subject(since, until)
+    if files:
+        # runs over named files are kept apart from the configured-log history (digest, alerts)
+        names = ", ".join("stdin" if f == "-" else Path(f).name for f in files)
+        subject = f"{subject} of {names[:80]}"
+    paths = time_order(files) if files else configured_paths(config)
+    journal = () if files else tuple(config.logs.journal_units if config.logs.journal else ())
+    options = SummaryOptions(
+        paths=tuple(paths),
+        journal_units=journal,
+        window=window,
+        thresholds=thresholds_for(config),
+        internal_networks=tuple(config.logsummary.internal_networks),
+        local_domains=tuple(config.logsummary.local_domains),
+        syslog_names=tuple(config.logs.syslog_names),
+        baseline=baseline_from_store(store, window) if store is not None else None,
+        workers=config.logsummary.workers,
+        timeout=config.logs.journal_timeout,
+        now=moment.timestamp(),
+    )
+    if not paths and not journal:
+        wanted = ", ".join(config.logs.paths) or "(none)"
+        return _failed(
+            subject,
+            f"no log file at {wanted}: set [logs] paths, or journal = true to read the journal",
+        )
+    try:
+        report = await summarize_logs(options, progress)
+    except LogInputError as exc:
+        return _failed(subject, str(exc))
+    except OSError as exc:
+        return _failed(subject, f"cannot read the logs: {exc}")
+    data = report.to_dict(top=top)
+    data["subject"] = subject
+    data["inputs"] = "files" if files else "configured"
+    status = "problem" if report.suspects else "ok"
+    return CheckOutcome(kind=KIND, subject=subject, status=status, data=data, result=report)
+
+
+def _failed(subject: str, error: str) -> CheckOutcome:
+    return CheckOutcome(
+        kind=KIND, subject=subject, status="failed", data={"error": error, "subject": subject}
+    )
+
+
+__all__ = ["KIND", "TimeSpecError", "baseline_from_store", "run_mailsummary", "thresholds_for"]
