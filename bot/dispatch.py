@@ -264,7 +264,7 @@ class Dispatcher:
         if denial:
             return self._deny(inv, denial)
         try:
-            record = check_by_id(self.store, int(inv.args))
+            record = self.store.check(int(inv.args))
         except ValueError:
             record = None
         if record is None:
@@ -297,16 +297,6 @@ class Dispatcher:
         who = "the shell operator" if inv.source == "shell" else f"<@{inv.user_id}>"
         text = f":white_check_mark: Acknowledged by {who} at {self.store.now()} (alert {alert_id})."
         return DispatchResult(plain_reply(text), True)
-
-
-def check_by_id(store: Store, check_id: int) -> CheckRecord | None:
-    # The store has no lookup by id yet; this reads the same table `Store.checks` does.
-    row = store.db.execute("SELECT * FROM checks WHERE id = ?", (check_id,)).fetchone()
-    if row is None:
-        return None
-    data = dict(row)
-    data["result"] = json.loads(data.pop("result_json"))
-    return CheckRecord(**data)
 
 
 def details_text(record: CheckRecord) -> str:

@@ -273,6 +273,10 @@ class Store:
         params.append(limit)
         return [_check(row) for row in self.db.execute(query, params).fetchall()]
 
+    def check(self, check_id: int) -> CheckRecord | None:
+        row = self.db.execute("SELECT * FROM checks WHERE id = ?", (check_id,)).fetchone()
+        return _check(row) if row else None
+
     def latest_check(self, kind: str, subject: str) -> CheckRecord | None:
         found = self.checks(kind, subject, limit=1)
         return found[0] if found else None

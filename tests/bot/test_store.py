@@ -126,3 +126,11 @@ def test_interrupted_write_keeps_earlier_history(tmp_path: Path) -> None:
         # and the store is writable again afterwards
         store.record_check("relay", "mx:25", "problem", {"verdict": "open"})
         assert len(store.checks("relay")) == 2
+
+
+def test_check_by_id(tmp_path: Path) -> None:
+    with Store(tmp_path / "db") as store:
+        check_id = store.record_check("relay", "mx:25", "problem", {"verdict": "open"})
+        found = store.check(check_id)
+        assert found is not None and found.result == {"verdict": "open"}
+        assert store.check(check_id + 1) is None
