@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from bot.config import Config
 from bot.digest.facts import (
-    ATTACK_SUSPECT_KINDS,
     blacklist_facts,
     blacklist_usable,
     failure_reason,
@@ -325,6 +324,8 @@ def _mail_report(
             list(s.reasons),
             list(s.evidence[:5]),
             new=s.key not in known,
+            attack=s.is_attack,
+            action=s.action,
         )
         for s in suspect_facts(latest)
     ]
@@ -354,7 +355,7 @@ def _overall(
             red.append(f"{server.subject} is an open relay")
         elif server.verdict == "suspect" and server.status != "stale":
             yellow.append(f"{server.subject} may relay (verdict: suspect)")
-    compromise = [s for s in suspects if s.kind not in ATTACK_SUSPECT_KINDS]
+    compromise = [s for s in suspects if not s.attack]
     if compromise:
         names = ", ".join(f"{s.subject} ({s.kind})" for s in compromise[:3])
         more = f" and {len(compromise) - 3} more" if len(compromise) > 3 else ""

@@ -71,10 +71,17 @@ class SuspectFact:
     score: float
     reasons: tuple[str, ...]
     evidence: tuple[str, ...]
+    kinds: tuple[str, ...] = ()  # every finding, strongest first (kind is the first)
+    action: str = ""  # the engine's suggested next step
 
     @property
     def key(self) -> str:
         return f"{self.kind}:{self.subject}"
+
+    @property
+    def is_attack(self) -> bool:
+        """Only attacks *on* us (probing, password guessing), nothing that says compromise."""
+        return all(k in ATTACK_SUSPECT_KINDS for k in (self.kinds or (self.kind,)))
 
 
 def _targets(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,7 +95,8 @@ def blacklist_facts(record: CheckRecord) -> BlacklistFacts:
     listings: list[ListingFact] = []
     unknown: set[tuple[str, str]] = set()
     unknown_zones: dict[str, str] = {}
-    answered = total = failed = unhealthy = 0
+    unhealthy_zones: set[str] = set()
+    answered = total = failed = 0
     has_answers = False
     for entry in _targets(record.result):
         target = str(entry.get("target", record.subject))
@@ -118,14 +126,17 @@ def blacklist_facts(record: CheckRecord) -> BlacklistFacts:
         answered += entry_answered
         total += _int(entry.get("lists_total"))
         failed += len(entry.get("failed") or [])
-        unhealthy += len(entry.get("unhealthy") or [])
+        unhealthy_zones.update(
+            str(i["zone"]) for i in entry.get("unhealthy") or [] if isinstance(i, dict)
+        )
     # lists found unhealthy in the run's self-test apply to every target
     for item in record.result.get("unhealthy") or []:
         if isinstance(item, dict) and item.get("zone"):
             zone = str(item["zone"])
             unknown.add(("*", zone))
             unknown_zones.setdefault(zone, str(item.get("reason") or "unhealthy"))
-            unhealthy += 1
+            unhealthy_zones.add(zone)
+    unhealthy = len(unhealthy_zones)
     listings.sort(key=lambda item: (_severity_rank(item.severity), item.target, item.zone))
     return BlacklistFacts(
         tuple(listings),
@@ -189,6 +200,8 @@ def suspect_facts(record: CheckRecord) -> list[SuspectFact]:
                 score=float(score) if isinstance(score, int | float) else 0.0,
                 reasons=tuple(str(r) for r in item.get("reasons") or []),
                 evidence=tuple(str(e) for e in item.get("evidence") or []),
+                kinds=tuple(str(k) for k in item.get("kinds") or []),
+                action=str(item.get("action") or ""),
             )
         )
     found.sort(key=lambda s: (-s.score, s.kind, s.subject))
@@ -246,4 +259,4 @@ def _severity_rank(severity: str) -> int:
 # Suspect kinds that describe attacks *on* us (relay probing, password guessing) rather than a
 # compromised host or account of ours: shown in the digest, but they do not turn it red or alert —
 # every public mail server sees them every day.
-ATTACK_SUSPECT_KINDS = frozenset({"relay_probe", "sasl_bruteforce", "sasl_brute_force"})
+ATTACK_SUSPECT_KINDS = frozenset({"relay_probe", "sasl_bruteforce", "sasl_bruteforce_account"})

@@ -77,6 +77,8 @@ class SuspectReport:
     reasons: list[str]
     evidence: list[str]  # the first few log lines that prove it
     new: bool
+    attack: bool = False  # an attack on us (probing, password guessing), not a compromise
+    action: str = ""  # what to do next, from the log summary
 
 
 @dataclass

@@ -29,7 +29,12 @@ CheckRunner = Callable[[str, str, ProgressCallback | None], Awaitable[CheckOutco
 
 
 async def run_engine(
-    config: Config, kind: str, subject: str, progress: ProgressCallback | None = None
+    config: Config,
+    kind: str,
+    subject: str,
+    progress: ProgressCallback | None = None,
+    store: Store | None = None,
+    now: datetime | None = None,
 ) -> CheckOutcome:
     """Runs one engine through its bot.checks runner (imported here: they load heavy modules)."""
     if kind == "blacklist":
@@ -43,13 +48,16 @@ async def run_engine(
     if kind == "mailsummary":
         from bot.checks.mailsummary import run_mailsummary
 
-        return await run_mailsummary(config, since=subject, progress=progress)
+        # the store gives the detector each sender's usual volume (earlier windows)
+        return await run_mailsummary(config, since=subject, store=store, progress=progress, now=now)
     raise ValueError(f"unknown check kind {kind!r}")
 
 
-def engine_runner(config: Config) -> CheckRunner:
+def engine_runner(
+    config: Config, store: Store | None = None, clock: Callable[[], datetime] = utc_now
+) -> CheckRunner:
     async def run(kind: str, subject: str, progress: ProgressCallback | None) -> CheckOutcome:
-        return await run_engine(config, kind, subject, progress)
+        return await run_engine(config, kind, subject, progress, store, clock())
 
     return run
 
@@ -90,7 +98,7 @@ class Monitor:
     ) -> None:
         self.config = config
         self.store = store
-        self.runner = runner or engine_runner(config)
+        self.runner = runner or engine_runner(config, store, clock)
         self.alerter = Alerter(store, poster, channel) if poster is not None and channel else None
         self.clock = clock
         # one run per kind at a time in this process: the digest's refresh waits for a monitor

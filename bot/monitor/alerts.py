@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from bot.digest.facts import (
-    ATTACK_SUSPECT_KINDS,
     RELAY_ALERT_VERDICTS,
     BlacklistFacts,
     ListingFact,
@@ -152,9 +151,7 @@ class Alerter:
         if record.status == "failed":
             return []
         events: list[AlertEvent] = []
-        current = {
-            suspect_key(s): s for s in suspect_facts(record) if s.kind not in ATTACK_SUSPECT_KINDS
-        }
+        current = {suspect_key(s): s for s in suspect_facts(record) if not s.is_attack}
         for key, suspect in current.items():
             alert = self.store.open_alert(key)
             if alert is None:
@@ -368,6 +365,8 @@ def _suspect_opening(suspect: SuspectFact) -> tuple[str, ChatReply]:
     )
     reasons = "\n".join(f"• {escape(r)}" for r in suspect.reasons[:5])
     text = head + ("\n" + reasons if reasons else "")
+    if suspect.action:
+        text += f"\nNext step: {escape(suspect.action)}"
     evidence = "\n".join(suspect.evidence[:20])
     thread = [plain_reply("Evidence:\n```" + escape(evidence) + "```")] if evidence else []
     reply = ChatReply(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.digest.facts import ATTACK_SUSPECT_KINDS
 from bot.digest.model import AddressReport, Digest, ServerReport, SuspectReport
 from bot.render.reply import (
     STATUS_EMOJI,
@@ -303,9 +302,11 @@ def _suspect_lines(suspect: SuspectReport, detail: bool = False) -> list[str]:
     lines = [
         f"{suspect.subject} ({suspect.kind}, score {suspect.score:g})"
         + (" NEW" if suspect.new else "")
-        + (" — an attack on us, not a compromise" if suspect.kind in ATTACK_SUSPECT_KINDS else "")
+        + (" — an attack on us, not a compromise" if suspect.attack else "")
     ]
     lines.extend(f"    {reason}" for reason in (suspect.reasons if detail else suspect.reasons[:1]))
+    if suspect.action:
+        lines.append(f"    next step: {suspect.action}")
     if detail:
         lines.extend(f"    | {line}" for line in suspect.evidence)
     return lines
