@@ -47,6 +47,10 @@ def text(digest: Digest) -> str:
         lines += ["", "Top suspects"]
         for suspect in digest.suspects[:TOP_SUSPECTS]:
             lines.extend("  " + line for line in _suspect_lines(suspect))
+        if len(digest.suspects) > TOP_SUSPECTS:
+            lines.append(
+                f"  … and {len(digest.suspects) - TOP_SUSPECTS} more (relaywatch mailsummary)"
+            )
     if digest.not_run:
         lines += ["", "Could not run (not counted as clean)"]
         for item in digest.not_run:
