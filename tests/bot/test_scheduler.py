@@ -289,3 +289,29 @@ async def test_digest_refresh_waits_for_a_monitor_run_instead_of_checking_twice(
     gate.set()
     await asyncio.gather(monitor_run, digest)
     assert runner.calls.count(("blacklist", IP)) == 1
+
+
+async def test_digest_through_the_slack_stand_in_puts_details_under_it(
+    store: Store, clock: Clock
+) -> None:
+    from bot.slack.client import web_client
+    from bot.slack.poster import SlackPoster
+    from tests.fixtures.slack_api import SlackStandIn
+
+    slack = await SlackStandIn().start()
+    try:
+        cfg = config()
+        cfg.slack.api_url = slack.api_url
+        cfg.secrets.slack_bot_token = "xoxb-test"
+        poster = SlackPoster(web_client(cfg, env={}))
+        clock.set(at("2026-11-28T08:00:00"))
+        _fresh_history(store)
+        run = await ScheduledJobs(poster, cfg, store, "C0DIGEST", clock, ScriptedRunner()).digest()
+        posts = slack.of("chat.postMessage")
+        parent, *details = posts
+        assert parent.params["channel"] == "C0DIGEST" and not parent.params.get("thread_ts")
+        assert parent.params["text"].startswith("Mail health digest: red")
+        assert details and all(d.params["thread_ts"] == run.ts for d in details)
+        assert run.status == "sent" and run.channel == "C0DIGEST"
+    finally:
+        await slack.stop()
