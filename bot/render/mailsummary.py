@@ -159,7 +159,9 @@ def headline(data: dict[str, Any]) -> str:
     )
 
 
-def chat_reply(outcome: CheckOutcome, rerun: str | None = None) -> ChatReply:
+def chat_reply(
+    outcome: CheckOutcome, rerun: str | None = None, check_id: int | None = None
+) -> ChatReply:
     """Headline totals and the top suspects; each suspect's evidence as a thread reply; the full
     report as a thread reply (a file when long)."""
     data = outcome.data
@@ -195,7 +197,10 @@ def chat_reply(outcome: CheckOutcome, rerun: str | None = None) -> ChatReply:
             f"{data.get('unparsed_lines', 0)} unparsed"
         )
     )
-    blocks.append(buttons(("rerun", "Re-run", f"mailsummary {rerun or ''}".strip())))
+    actions = [("rerun", "Re-run", f"mailsummary {rerun or ''}".strip())]
+    if check_id is not None:
+        actions.append(("show_details", "Show details", str(check_id)))
+    blocks.append(buttons(*actions))
     thread.append(
         detail_reply(f"Mail summary report ({window})", details_text(data), "mailsummary.txt")
     )
