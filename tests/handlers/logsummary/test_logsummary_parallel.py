@@ -3,6 +3,7 @@ events for queue IDs and smtpd sessions that began before a chunk are replayed a
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
 from datetime import datetime
@@ -17,9 +18,8 @@ from handlers.logsummary.scan import Scanner
 from handlers.logsummary.summary import Summary
 from handlers.logsummary.timefmt import TimeWindow
 
+# bench/ is not a package: import its log generator by path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench" / "logsummary"))
-import itertools
-
 from generate import generate
 
 
