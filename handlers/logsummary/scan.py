@@ -94,11 +94,14 @@ class Scanner:
     # -- framings --------------------------------------------------------------------------------
 
     def _scan_syslog(self, lines: Iterable[str], iso: bool) -> None:
+        # The hot loop: a few str.find calls frame the line, a dict lookup on the syslog tag
+        # picks the handler; everything else happens in the handlers.
         summary = self.summary
         tags = self._tags
         classify = self._classify
         hours = HOURS
         bounded = self.window.bounded
+        mask = CHECK_EVERY - 1
         self._iso_line = iso
         count = 0
         other = 0
@@ -106,23 +109,22 @@ class Scanner:
         last_line: str | None = None
         for line in lines:
             count += 1
-            if not count & (CHECK_EVERY - 1):
+            if not count & mask:
                 self._checkpoint(count)
             if iso:
                 stamp_end = line.find(" ")
                 hour = hours.get(line[11:13]) if stamp_end >= 19 else None
+                host_end = line.find(" ", stamp_end + 1)
             else:
-                stamp_end = 15
                 hour = hours.get(line[7:9]) if line[15:16] == " " else None
-            host_end = line.find(" ", stamp_end + 1)
+                host_end = line.find(" ", 16)
             tag_end = line.find(": ", host_end + 1)
             if hour is None or host_end < 0 or tag_end < 0:
                 self._odd_line(line, ISO if iso else TRADITIONAL)
                 continue
-            tag = line[host_end + 1 : tag_end]
-            info = tags.get(tag, False)
+            info = tags.get(line[host_end + 1 : tag_end], False)
             if info is False:
-                info = classify(tag)
+                info = classify(line[host_end + 1 : tag_end])
             if info is None:
                 other += 1
                 continue
@@ -131,7 +133,8 @@ class Scanner:
             if first_line is None:
                 first_line = line
             last_line = line
-            info[0](info[1], info[2], line[tag_end + 2 :], hour, line)
+            handler, cmd, pid = info
+            handler(cmd, pid, line[tag_end + 2 :], hour, line)
         summary.lines += count
         summary.other_lines += other
         self._note_span(first_line, last_line, iso)
@@ -306,4 +309,4 @@ def _journal_lines(lines: Iterable[str], summary: Summary) -> Iterable[str]:
         host = record.get("_HOSTNAME") or "localhost"
         moment = datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="microseconds")
         tag = f"{ident}[{pid}]" if pid else ident
-        yield f"{moment} {host} {tag}: {message.rstrip()}\n"
+        yield f"{moment} {host} {tag}: {message.rstrip()}"
