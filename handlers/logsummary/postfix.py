@@ -38,6 +38,9 @@ _DELIVERY_AT = re.compile(
     r"to=<([^>]*)>, (?:orig_to=<[^>]*>, )?relay=([^,]+), (?:conn_use=[^,]+, )?delay=([^,]+), "
     r"(?:delays=[^,]+, )?(?:dsn=[^,]+, )?status=(\S+)"
 )
+# How long after a chunk's start a message-id line proves the message began in the chunk (the
+# longest plausible gap between smtpd's client= line and cleanup's message-id line)
+BIRTH_GRACE_SECONDS = 3600
 # Programs whose lines are mostly one or two shapes get a fast path (see PostfixParser.handler_for)
 DELIVERY_AGENTS = frozenset(
     ("smtp", "lmtp", "local", "virtual", "error", "retry", "pipe", "discard")
@@ -51,6 +54,7 @@ class PostfixParser:
         self.summary = summary
         # time of a line in seconds (for smtpd connection durations); depends on the framing
         self.seconds_of = seconds_of
+        self.chunk_start: int | None = None  # time of the first message-id line (partial runs)
 
     def handler_for(self, cmd: str) -> Callable[[str, str, str, int, str], None]:
         """The fastest correct handler for a program: a fast path for its common lines that hands
@@ -146,8 +150,21 @@ class PostfixParser:
     def handle_cleanup(self, cmd: str, pid: str, body: str, hour: int, line: str) -> None:
         colon = body.find(": ")
         if colon > 0 and body.startswith("message-id=", colon + 2) and body.find(" ") == colon + 1:
+            if self.summary.partial:
+                self._queue_file_created(body[:colon], line)
             return  # nothing pflogsumm counts
         self.handle(cmd, pid, body, hour, line)
+
+    def _queue_file_created(self, qid: str, line: str) -> None:
+        """In a chunk that starts mid-log, cleanup's message-id line marks a message as new once we
+        are well past the chunk's start: its client= line (if any) precedes it by at most one SMTP
+        exchange, so it is in this chunk too. Without this, every bounce notification (no client=
+        line) would wait for the merge, and the wait list would grow with the log."""
+        moment = self.seconds_of(line)
+        if self.chunk_start is None:
+            self.chunk_start = moment
+        elif moment - self.chunk_start > BIRTH_GRACE_SECONDS:
+            self.summary.on_created(qid)
 
     def handle(self, cmd: str, pid: str, body: str, hour: int, line: str) -> None:
         summary = self.summary
@@ -180,6 +197,12 @@ class PostfixParser:
                     line,
                 )
                 return
+        if cmd == "bounce" and " notification: " in body:
+            # "OLDQID: sender non-delivery notification: NEWQID": the bounce daemon created a
+            # new message (it has no client= or pickup line). Knowing it was born here keeps a
+            # chunk of a parallel run from treating it as a leftover from the previous chunk.
+            summary.on_created(body.rsplit(" ", 1)[-1])
+            return
         if qid == "warning":
             text = body[body.rfind("warning: ") + 9 :].rstrip("\n")
             summary.on_warning(cmd, trim(text, 66))

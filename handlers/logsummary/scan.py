@@ -29,7 +29,8 @@ from handlers.logsummary.timefmt import (
 TRADITIONAL, ISO, EXIM, JOURNAL = "syslog", "iso", "exim", "journal"
 # How often (in lines) the scanner reports progress and trims stale queue state.
 CHECK_EVERY = 1 << 16
-MAX_OPEN_QUEUE_IDS = 200_000
+# Postfix keeps at most 20,000 messages active by default; deferred ones are removed after 5 days
+MAX_OPEN_QUEUE_IDS = 50_000
 _TAG_CACHE_LIMIT = 50_000
 
 Handler = Callable[[str, str, str, int, str], None]

@@ -208,6 +208,11 @@ class Summary:
         )
         return info
 
+    def on_created(self, qid: str) -> None:
+        """A message created inside Postfix (a bounce or delay notification): it starts here."""
+        if qid not in self._queue and qid not in self._orphans:
+            self._queue[qid] = [0, None, False, None]
+
     def on_pickup(self, qid: str, hour: int, line: str) -> None:
         """pickup(8) `sender=`/`uid=`: a message submitted locally (sendmail command)."""
         if self.partial and qid in self._orphans:
