@@ -86,6 +86,8 @@ class BlacklistConfig:
     disabled_zones: list[str] = field(default_factory=list)
     # extra lists: [{zone = "...", kind = "ipv4", severity = "minor", delist_url = "..."}]
     extra_zones: list[dict] = field(default_factory=list)
+    # a DNSBL catalog TOML file used instead of the built-in handlers/data/dnsbl.toml
+    catalog_file: str = ""
 
 
 @dataclass

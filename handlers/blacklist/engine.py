@@ -362,14 +362,17 @@ class BlacklistEngine:
                     break
                 in_progress += 1
                 self._start(item, zones_by_kind, unhealthy_by_kind, health, finished)
-            while ready:
-                in_progress -= 1
-                yield ready.popleft()
+            if ready:
+                while ready:
+                    in_progress -= 1
+                    yield ready.popleft()
+                # the consumer may have awaited between yields and every target in progress
+                # finished meanwhile: refill before waiting, or nothing would ever wake us
+                continue
             if exhausted and in_progress == 0:
                 return
-            if not ready:
-                wake.clear()
-                await wake.wait()
+            wake.clear()
+            await wake.wait()
 
     def _start(
         self,

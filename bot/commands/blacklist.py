@@ -1,0 +1,105 @@
+"""/blacklist: is this IP, range, domain or host on a spam blocklist? (No argument: watch list.)"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.checks.blacklist import parse_targets, run_blacklist
+from bot.commands.base import CommandContext, CommandUsageError
+from bot.render.blacklist import chat_reply
+from bot.render.reply import ChatReply
+from handlers.blacklist import BlacklistSetupError, TargetError
+
+NAME = "blacklist"
+USAGE = "/blacklist [ip | cidr | domain | host ... | --mx domain]"
+SUMMARY = "check addresses and domains on ~60 DNS blocklists (no argument: the watch list)"
+
+log = logging.getLogger("relaywatch.commands.blacklist")
+
+WATCH_KINDS = ("ip", "cidr", "domain")
+
+
+async def run(ctx: CommandContext, text: str) -> ChatReply:
+    targets, mx_domains = parse_args(text)
+    if not targets and not mx_domains:
+        targets = [item.value for item in ctx.store.watch_list() if item.kind in WATCH_KINDS]
+        if not targets:
+            raise CommandUsageError(
+                "the watch list has no IPs, ranges or domains; name one (`/blacklist 192.0.2.10`)"
+                " or ask an admin to run `/mailhealth watch add 192.0.2.10`"
+            )
+    else:
+        try:
+            parse_targets(ctx.config, targets, mx_domains)  # bad input: nothing runs
+        except TargetError as exc:
+            raise CommandUsageError(f"{exc}. Usage: {USAGE}") from None
+        for target in [*targets, *mx_domains]:
+            ctx.require_watched(target)
+    count = len(targets) + len(mx_domains)
+    await ctx.progress(f"checking {count} target{'s' if count != 1 else ''} on the DNS blocklists…")
+    forward = _LatestProgress(ctx.progress)
+    forwarder = asyncio.create_task(forward.run())
+    try:
+        outcome = await run_blacklist(ctx.config, targets, mx_domains=mx_domains, progress=forward)
+    except (TargetError, BlacklistSetupError) as exc:
+        raise CommandUsageError(f"{exc}. Usage: {USAGE}") from None
+    finally:
+        forwarder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forwarder
+    check_id = ctx.store.record_check(outcome.kind, outcome.subject, outcome.status, outcome.data)
+    return chat_reply(outcome, rerun=text.strip(), check_id=check_id)
+
+
+def parse_args(text: str) -> tuple[list[str], list[str]]:
+    """'192.0.2.1 example.com --mx example.org' → (targets, MX domains)."""
+    words = text.split()
+    targets: list[str] = []
+    mx_domains: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--mx":
+            if index + 1 >= len(words):
+                raise CommandUsageError(f"--mx needs a domain. Usage: {USAGE}")
+            mx_domains.append(_unlink(words[index + 1]))
+            index += 2
+            continue
+        if word.startswith("-"):
+            raise CommandUsageError(f"unknown option {word!r}. Usage: {USAGE}")
+        targets.append(_unlink(word))
+        index += 1
+    return targets, mx_domains
+
+
+def _unlink(word: str) -> str:
+    # Slack turns names into links: <http://example.com|example.com>
+    if word.startswith("<") and word.endswith(">"):
+        inner = word[1:-1]
+        return inner.partition("|")[2] or inner.removeprefix("http://").removeprefix("https://")
+    return word
+
+
+class _LatestProgress:
+    """Forward only the newest progress sentence to the (async, throttled) chat update."""
+
+    def __init__(self, send: Callable[[str], Awaitable[None]]) -> None:
+        self.send = send
+        self.latest = ""
+        self.changed = asyncio.Event()
+
+    def __call__(self, text: str) -> None:
+        self.latest = text
+        self.changed.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.changed.wait()
+            self.changed.clear()
+            try:
+                await self.send(self.latest)
+            except Exception:  # a failed progress update must not fail the check
+                log.warning("progress update failed", exc_info=True)
