@@ -111,10 +111,14 @@ def _scan_piece(
             datetime.fromtimestamp(item.mtime),
             options.syslog_names,
         )
+        before = summary.lines
         with open_binary(item.path) as stream:
             if start:
                 stream.seek(start)
             scanner.scan(iter_lines(stream, None if item.compressed else end - start, count_block))
+        summary.lines_by_source[item.path] = (
+            summary.lines_by_source.get(item.path, 0) + summary.lines - before
+        )
     summary.internal_check = None  # not picklable; the parent sets its own
     return summary
 
@@ -155,8 +159,12 @@ def summarize_logs_sync(
             scanner = Scanner(
                 summary, options.window, datetime.fromtimestamp(item.mtime), options.syslog_names
             )
+            before = summary.lines
             with open_binary(item.path) as stream:
                 scanner.scan(iter_lines(stream, None, count_block))
+            summary.lines_by_source[item.path] = summary.lines - before
+    for source in sources:
+        source.lines = summary.lines_by_source.get(source.name, 0)
     summary.internal_check = internal_matcher(options.internal_networks)
     if stdin_wanted:
         before = summary.lines

@@ -128,6 +128,7 @@ class Summary:
         self.local_domains: set[str] = set()
         # input accounting
         self.lines = 0
+        self.lines_by_source: dict[str, int] = {}
         self.unparsed_lines = 0
         self.unparsed_sample: list[str] = []
         self.other_lines = 0
@@ -658,6 +659,8 @@ class Summary:
                 for line in lines:
                     _sample(target, line)
         self.local_domains |= later.local_domains
+        for source, count in later.lines_by_source.items():
+            self.lines_by_source[source] = self.lines_by_source.get(source, 0) + count
         for line in later.unparsed_sample:
             if len(self.unparsed_sample) < UNPARSED_SAMPLE:
                 self.unparsed_sample.append(line)

@@ -204,6 +204,7 @@ def test_rotated_and_gzip_files_are_all_read(rotated: Path) -> None:
     paths = tuple(rotations(str(rotated / "mail.log")))
     report = summarize_logs_sync(SummaryOptions(paths=paths))
     assert report.summary.received == 3 + 5 + 7 + 11
+    assert [s.lines for s in report.sources] == [3, 5, 7, 11]
     assert datetime.fromtimestamp(report.summary.first_time or 0).day == 19
 
 
