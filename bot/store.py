@@ -317,14 +317,28 @@ class Store:
                 (channel, thread_ts, self.now(), alert_id),
             )
 
-    def update_alert(self, alert_id: int, summary: str, close: bool = False) -> None:
+    def update_alert(self, alert: AlertRecord, summary: str, close: bool = False) -> bool:
+        """Updates `alert` only if nobody changed it since it was read; False if someone did.
+
+        Compare-and-set inside the write transaction: when two bot processes see the same change,
+        exactly one of them wins and posts the follow-up.
+        """
         now = self.now()
         with self.transaction() as db:
-            db.execute(
+            cursor = db.execute(
                 "UPDATE alerts SET summary = ?, updated_at = ?, state = ?, closed_at = ? "
-                "WHERE id = ?",
-                (summary, now, "closed" if close else "open", now if close else None, alert_id),
+                "WHERE id = ? AND state = 'open' AND updated_at = ? AND summary = ?",
+                (
+                    summary,
+                    now,
+                    "closed" if close else "open",
+                    now if close else None,
+                    alert.id,
+                    alert.updated_at,
+                    alert.summary,
+                ),
             )
+            return cursor.rowcount == 1
 
     def acknowledge_alert(self, alert_id: int, user_id: str) -> bool:
         with self.transaction() as db:

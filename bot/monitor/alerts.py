@@ -232,7 +232,7 @@ class Alerter:
     async def _follow_up(
         self, alert: AlertRecord, text: str, summary: str, close: bool
     ) -> list[AlertEvent]:
-        if not claim_alert_update(self.store, alert, summary, close):
+        if not self.store.update_alert(alert, summary, close):
             return []  # another process handled this change already
         reply = plain_reply(text)
         action: Literal["followed_up", "closed"] = "closed" if close else "followed_up"
@@ -250,30 +250,6 @@ class Alerter:
 
 def _complete(record: CheckRecord) -> bool:
     return record.status != "failed"
-
-
-def claim_alert_update(store: Store, alert: AlertRecord, summary: str, close: bool) -> bool:
-    """Updates the alert only if nobody changed it since we read it (optimistic concurrency).
-
-    Store.update_alert is unconditional; two bot processes seeing the same change would both
-    post a follow-up. This compare-and-set, inside the store's write transaction, lets one win.
-    """
-    now = store.now()
-    with store.transaction() as db:
-        cursor = db.execute(
-            "UPDATE alerts SET summary = ?, updated_at = ?, state = ?, closed_at = ? "
-            "WHERE id = ? AND state = 'open' AND updated_at = ? AND summary = ?",
-            (
-                summary,
-                now,
-                "closed" if close else "open",
-                now if close else None,
-                alert.id,
-                alert.updated_at,
-                alert.summary,
-            ),
-        )
-        return cursor.rowcount == 1
 
 
 def acknowledge(store: Store, alert_id: str | int, user_id: str) -> ChatReply:

@@ -265,7 +265,6 @@ async def test_alert_and_follow_up_through_the_slack_stand_in(store: Store, cloc
 
 
 def test_follow_up_claim_is_won_by_one_reader_only(tmp_path: Path, clock: Clock) -> None:
-    from bot.monitor.alerts import claim_alert_update
 
     path = tmp_path / "shared.db"
     with Store(path, clock=clock) as first, Store(path, clock=clock) as second:
@@ -273,8 +272,8 @@ def test_follow_up_claim_is_won_by_one_reader_only(tmp_path: Path, clock: Clock)
         seen_by_first = first.open_alert("relay:x")
         seen_by_second = second.open_alert("relay:x")  # both read before either writes
         clock.advance(seconds=1)
-        assert claim_alert_update(first, seen_by_first, "x relay verdict closed", close=True)
-        assert not claim_alert_update(second, seen_by_second, "x relay verdict closed", close=True)
+        assert first.update_alert(seen_by_first, "x relay verdict closed", close=True)
+        assert not second.update_alert(seen_by_second, "x relay verdict closed", close=True)
         assert second.latest_alert("relay:x").state == "closed"
 
 

@@ -51,9 +51,7 @@ def test_watch_list_add_remove(tmp_path: Path) -> None:
 
 
 def test_check_history_newest_first(tmp_path: Path) -> None:
-    moments = iter(
-        [datetime(2026, 11, 27, 8, tzinfo=UTC), datetime(2026, 11, 28, 8, tzinfo=UTC)]
-    )
+    moments = iter([datetime(2026, 11, 27, 8, tzinfo=UTC), datetime(2026, 11, 28, 8, tzinfo=UTC)])
     with Store(tmp_path / "db", clock=lambda: next(moments)) as store:
         store.record_check("blacklist", "192.0.2.1", "ok", {"targets": []})
         store.record_check("blacklist", "192.0.2.1", "problem", {"targets": [{"listed": [1]}]})
@@ -70,7 +68,10 @@ def test_one_open_alert_per_subject(tmp_path: Path) -> None:
         assert store.create_alert("listing:192.0.2.1:zen", "listing", "again") is None
         store.set_alert_thread(alert.id, "C1", "1700000000.000100")
         assert store.acknowledge_alert(alert.id, "U9")
-        store.update_alert(alert.id, "delisted", close=True)
+        stale = store.open_alert("listing:192.0.2.1:zen")
+        assert stale is not None
+        assert store.update_alert(stale, "delisted", close=True)
+        assert not store.update_alert(stale, "delisted again", close=True)  # already changed
         closed = store.latest_alert("listing:192.0.2.1:zen")
         assert closed is not None and closed.state == "closed" and closed.acknowledged_by == "U9"
         assert closed.thread_ts == "1700000000.000100"
