@@ -32,11 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "mailsummary",
         help="summarise the mail log (pflogsumm's totals) and name compromised accounts/hosts",
         description=(
-            "Summarise Postfix or Exim logs with the same totals as pflogsumm (received, "
-            "delivered, deferred, bounced, rejected, …, per hour, top senders and domains, reject "
-            "reasons, SASL), then list the suspects: accounts used from many places, internal "
-            "hosts sending straight out, volume spikes, bounce storms, relay probers, password "
-            "guessing — each with the log lines that show it."
+            "Summarise Postfix or Exim logs with the same totals as pflogsumm (received,\n"
+            "delivered, deferred, bounced, rejected, …, per hour, top senders and domains,\n"
+            "reject reasons, SASL), then list the suspects: accounts used from many places,\n"
+            "internal hosts sending straight out, volume spikes, bounce storms, relay probers,\n"
+            "password guessing — each with the log lines that show it."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
