@@ -30,6 +30,7 @@ TEXT_DETAILED_SUSPECTS = 8
 KIND_LABELS = {
     "sasl_many_ips": "account used from many places",
     "sasl_bruteforce_account": "password guessing on an account",
+    "sasl_password_guessed": "password guessed, then used",
     "sasl_bruteforce": "password guessing from an address",
     "internal_host_outbound": "internal host sending straight out",
     "volume_spike": "volume far above its usual",
@@ -39,6 +40,8 @@ KIND_LABELS = {
     "many_recipients": "many recipients per message",
     "relay_probe": "relay probing",
 }
+# Findings about attacks on us (nothing got through) rather than a compromised account or host
+ATTACK_KINDS = frozenset(("relay_probe", "sasl_bruteforce", "sasl_bruteforce_account"))
 SUBJECT_LABELS = {"account": "account", "client": "client", "local_sender": "local sender"}
 _TOTAL_LINES = (
     ("received", "received"),
@@ -174,10 +177,17 @@ def chat_reply(
             blocks=[header(title), *sections(body)],
         )
     suspects = data.get("suspects") or []
-    colour = "red" if suspects else "green"
     count = len(suspects)
+    attacks = sum(1 for item in suspects if item.get("kind") in ATTACK_KINDS)
+    compromises = count - attacks
+    colour = "red" if compromises else ("yellow" if attacks else "green")
+    parts = []
+    if compromises:
+        parts.append(f"{compromises} suspected compromise{'s' if compromises != 1 else ''}")
+    if attacks:
+        parts.append(f"{attacks} attacker{'s' if attacks != 1 else ''} (probes, guessing)")
     title = f"{STATUS_EMOJI[colour]} Mail summary ({window}): " + (
-        f"{count} suspect{'s' if count != 1 else ''}" if count else "no suspects"
+        ", ".join(parts) if parts else "no suspects"
     )
     blocks = [header(title), *sections(escape(headline(data)))]
     fallback = [title, headline(data)]

@@ -167,7 +167,9 @@ def _sasl_rules(summary: Summary, t: SuspectThresholds, is_internal, add) -> Non
         logged_in = set(summary.sasl_ips.get(user, {}))
         guessed = logged_in & summary.sasl_failure_ips.get(user, set())
         outside = {a for a in logged_in if not is_internal(a)}
+        kind = "sasl_bruteforce_account"
         if guessed or outside:
+            kind = "sasl_password_guessed"  # no longer just an attack: a likely compromise
             score += 20
             where = sorted(guessed or outside)
             reason += (
@@ -177,7 +179,7 @@ def _sasl_rules(summary: Summary, t: SuspectThresholds, is_internal, add) -> Non
         add(
             "account\0" + user,
             _Finding(
-                "sasl_bruteforce_account",
+                kind,
                 score,
                 reason,
                 summary.failure_lines_by_user.get(user, []),

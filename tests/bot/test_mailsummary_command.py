@@ -63,7 +63,9 @@ async def test_reply_headline_suspects_evidence_and_report(config, store, clock)
     ctx, progress = _ctx(config, store, clock)
     reply = await mailsummary.run(ctx, "")
     assert progress[0] == "reading the mail logs (24h)…"
-    assert reply.text.startswith(":red_circle: Mail summary (24h): ")
+    assert reply.text.startswith(
+        ":red_circle: Mail summary (24h): 2 suspected compromises, 41 attackers (probes, guessing)"
+    )
     assert "3,805 received, 7,125 delivered" in reply.text
     lines = reply.text.splitlines()
     assert lines[2].startswith("[95] 127.0.0.66 (client)")

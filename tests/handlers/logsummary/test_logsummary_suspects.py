@@ -173,6 +173,7 @@ def test_password_guessing_per_address_and_account(postfix_log: PostfixLog, tmp_
     # the guessing worked: the account then logs in from one of the guessing addresses
     postfix_log.message("203.0.113.105", "ceo@our.example", ["x@far.example"], "ceo")
     after = next(s for s in _suspects(postfix_log, tmp_path) if s.subject == "ceo")
+    assert after.kind == "sasl_password_guessed"
     assert after.score > plain
     assert "logged in successfully from 203.0.113.105" in after.reasons[0]
 
