@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -55,8 +56,8 @@ PFLOGSUMM_TOTALS = {
 class Run:
     tool: str
     seconds: float
-    cpu_seconds: float
-    max_rss_kb: int  # largest single process (from wait4)
+    cpu_seconds: float  # user + system, worker processes included
+    max_rss_kb: int  # largest single process (sampled VmHWM)
     tree_rss_kb: int  # largest PSS sum over the process tree (sampled)
     totals: dict[str, str]
 
@@ -70,6 +71,7 @@ class TreeRss:
         self.pid = pid
         self.interval = interval
         self.peak_kb = 0
+        self.largest_kb = 0  # largest VmHWM (peak RSS) of any one process in the tree
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -105,6 +107,8 @@ class TreeRss:
                 if ppid in tree and pid not in tree:
                     tree.add(pid)
                     changed = True
+        for pid in tree:
+            self.largest_kb = max(self.largest_kb, _hwm_kb(str(pid)))
         return sum(_pss_kb(str(pid)) for pid in tree)
 
 
@@ -117,8 +121,20 @@ def _pss_kb(pid: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+def _hwm_kb(pid: str) -> int:
+    # VmHWM rather than wait4's ru_maxrss: the latter survives exec, so a child can report the
+    # peak of the process that forked it
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^VmHWM:\s+(\d+)", status, re.M)
+    return int(found.group(1)) if found else 0
+
+
 def measure(tool: str, command: list[str], env: dict[str, str] | None = None) -> tuple[Run, str]:
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     with TreeRss(process.pid) as sampler:
         output_chunks: list[bytes] = []
@@ -130,6 +146,9 @@ def measure(tool: str, command: list[str], env: dict[str, str] | None = None) ->
         _, status, usage = os.wait4(process.pid, 0)
         reader.join()
     seconds = time.perf_counter() - started
+    # RUSAGE_CHILDREN also holds the CPU time of the child's own (waited-for) worker processes
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     error = process.stderr.read().decode(errors="replace") if process.stderr else ""
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
@@ -137,8 +156,8 @@ def measure(tool: str, command: list[str], env: dict[str, str] | None = None) ->
     run = Run(
         tool,
         seconds,
-        usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss,
+        cpu,
+        sampler.largest_kb or usage.ru_maxrss,
         sampler.peak_kb,
         {},
     )
