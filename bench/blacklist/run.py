@@ -260,7 +260,10 @@ def main() -> None:
                 "pydnsbl": "pydnsbl (aiodns/c-ares)",
                 "dnspython": "dnspython asyncresolver loop",
             }[name]
-            notes = f"listed addrs {r.get('listed_addresses', r.get('listed_answers'))}"
+            if "listed_addresses" in r:
+                notes = f"listed addresses {r['listed_addresses']}"
+            else:
+                notes = f"listed answers {r['listed_answers']} (address × list)"
             if name == "relaywatch":
                 notes += f", {r['queries_sent']:,} sent incl. self-test+TXT, {r['timeouts']} t/o"
             print(
