@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from bot.checks import exit_code_for
 from bot.cli.context import CliContext
 from bot.exitcodes import ExitCode
-from handlers.relay import BATTERY, TargetError
+
+# handlers.relay (aiosmtplib, dnspython) is imported inside run(): every `relaywatch` invocation
+# imports this module to build its parser, and most of them never test a relay.
 
 EPILOG = """\
 Nothing is ever delivered: relaywatch stops at RCPT TO (with --confirm it sends DATA, waits for
@@ -76,6 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from handlers.relay import BATTERY, TargetError
+
     if args.list_tests:
         return list_tests(args, ctx)
     known = {spec.name for spec in BATTERY}
@@ -113,6 +117,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def list_tests(args: argparse.Namespace, ctx: CliContext) -> int:
+    from handlers.relay import BATTERY
+
     if args.json:
         ctx.print_json(
             {

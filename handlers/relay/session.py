@@ -107,6 +107,7 @@ class ProbeSession:
         self.diagnostics = diagnostics
         # port 465 speaks TLS from the first byte whatever --tls says (--tls governs STARTTLS)
         self.implicit_tls = port in implicit_tls_ports
+        self.tls_context = diagnostic_tls_context()
         self.source_ip = ""
         self.sessions = 0
         self.state = SessionState()
@@ -149,7 +150,7 @@ class ProbeSession:
             use_tls=self.implicit_tls,
             start_tls=False,
             validate_certs=False,
-            tls_context=_diagnostic_tls_context(),
+            tls_context=self.tls_context,
         )
         started = time.perf_counter()
         label = "(TLS handshake and greeting)" if self.implicit_tls else "(greeting)"
@@ -395,10 +396,11 @@ class ProbeSession:
         return f"{min(timeout, max(self.remaining(), 0)):g}s"
 
 
-def _diagnostic_tls_context() -> ssl.SSLContext:
-    # We inspect certificates rather than trust them: a self-signed or expired certificate is a
-    # finding to report, not a reason to stop testing.
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+def diagnostic_tls_context() -> ssl.SSLContext:
+    """A client context that inspects certificates rather than trusting them: a self-signed or
+    expired certificate is a finding to report, not a reason to stop testing. No CA store is
+    loaded (nothing is verified), which also keeps it cheap: one per target, not per session."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context

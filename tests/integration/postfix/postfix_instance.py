@@ -32,7 +32,7 @@ myhostname = {name}
 mydomain = relaywatch.test
 myorigin = $myhostname
 mydestination = $myhostname, localhost, relaywatch.test
-inet_interfaces = 127.0.0.1
+inet_interfaces = {interfaces}
 inet_protocols = ipv4
 # the probe comes from 127.0.0.1: it must NOT be trusted, or every listener would relay for it
 mynetworks = 203.0.113.0/24
@@ -57,17 +57,17 @@ smtpd_tls_key_file = {root}/key.pem
 """
 
 LISTENERS = """\
-127.0.0.1:{closed} inet n - n - - smtpd
+{closed} inet n - n - - smtpd
   -o syslog_name=postfix/closed
   -o smtpd_tls_security_level=may
   -o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination
-127.0.0.1:{deferring} inet n - n - - smtpd
+{deferring} inet n - n - - smtpd
   -o syslog_name=postfix/deferring
   -o smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,defer_unauth_destination
-127.0.0.1:{open} inet n - n - - smtpd
+{open} inet n - n - - smtpd
   -o syslog_name=postfix/open
   -o mynetworks=0.0.0.0/0
-127.0.0.1:{submission} inet n - n - - smtpd
+{submission} inet n - n - - smtpd
   -o syslog_name=postfix/submission
   -o smtpd_tls_security_level=encrypt
   -o smtpd_tls_auth_only=yes
@@ -121,14 +121,14 @@ def availability_problem() -> str | None:
 @dataclass
 class PostfixInstance:
     root: Path
-    ports: dict[str, int] = field(default_factory=dict)
+    listen: dict[str, str] = field(default_factory=dict)  # listener name → "address:port"
 
     @property
     def config_dir(self) -> Path:
         return self.root / "etc"
 
     def target(self, listener: str) -> str:
-        return f"127.0.0.1:{self.ports[listener]}"
+        return self.listen[listener]
 
     def queued_files(self) -> list[str]:
         """Every message file in the queues: must stay empty, relaywatch never completes one."""
@@ -224,8 +224,11 @@ def _write_certificate(root: Path) -> None:
     key_path.chmod(0o600)
 
 
-def start_postfix() -> PostfixInstance:
-    """Writes the configuration, starts master(8) and waits until every listener answers."""
+def start_postfix(listen: dict[str, str] | None = None) -> PostfixInstance:
+    """Writes the configuration, starts master(8) and waits until every listener answers.
+
+    `listen` maps closed/deferring/open/submission to "address:port"; default: 127.0.0.1 and
+    free high ports."""
     problem = availability_problem()
     if problem:
         raise PostfixUnavailable(problem)
@@ -237,10 +240,19 @@ def start_postfix() -> PostfixInstance:
         (root / sub).mkdir()
     shutil.chown(root / "data", user="postfix")
     names = ("closed", "deferring", "open", "submission")
-    instance = PostfixInstance(root, dict(zip(names, _free_ports(len(names)), strict=True)))
+    if listen is None:
+        ports = _free_ports(len(names))
+        listen = {name: f"127.0.0.1:{port}" for name, port in zip(names, ports, strict=True)}
+    instance = PostfixInstance(root, dict(listen))
+    # Postfix insists inet_interfaces be configured addresses; 127.0.2.x only exists as part of
+    # lo's 127/8, so then listen on "all" and let master.cf's host:port pin each listener
+    hosts = {value.rsplit(":", 1)[0] for value in listen.values()}
+    interfaces = "127.0.0.1" if hosts == {"127.0.0.1"} else "all"
     _write_certificate(root)
-    (root / "etc" / "main.cf").write_text(MAIN_CF.format(root=root, name=SERVER_NAME))
-    (root / "etc" / "master.cf").write_text(LISTENERS.format(**instance.ports) + SERVICES)
+    (root / "etc" / "main.cf").write_text(
+        MAIN_CF.format(root=root, name=SERVER_NAME, interfaces=interfaces)
+    )
+    (root / "etc" / "master.cf").write_text(LISTENERS.format(**listen) + SERVICES)
     started = instance.postfix("start")
     if started.returncode != 0:
         log = instance.log()
@@ -249,15 +261,16 @@ def start_postfix() -> PostfixInstance:
             f"postfix start failed ({started.returncode}): {started.stderr.strip()}\n{log}"
         )
     deadline = time.monotonic() + 20
-    pending = set(instance.ports.values())
+    pending = set(instance.listen.values())
     while pending and time.monotonic() < deadline:
-        for port in list(pending):
+        for value in list(pending):
+            address, _, port = value.rpartition(":")
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                with socket.create_connection((address, int(port)), timeout=1) as sock:
                     sock.settimeout(2)
                     if sock.recv(100).startswith(b"220"):
                         sock.sendall(b"QUIT\r\n")
-                        pending.discard(port)
+                        pending.discard(value)
             except OSError:
                 pass
         if pending:
