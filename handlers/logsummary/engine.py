@@ -12,7 +12,6 @@ import ipaddress
 import multiprocessing
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -245,10 +244,10 @@ def _run_parallel(
     total_bytes: int,
     progress: ProgressFn | None,
 ) -> Summary:
-    # fork is cheapest but unsafe when other threads may hold locks (the bot); then forkserver.
-    method = "fork" if threading.active_count() == 1 and sys.platform == "linux" else "forkserver"
-    if method not in multiprocessing.get_all_start_methods():
-        method = "spawn"
+    # fork: the workers start at once and share the parent's pages. Forking while other threads
+    # run is safe here because a worker only runs this module's code (no logging, no imports, no
+    # locks another thread could hold) and then exits; elsewhere (no fork) fall back to spawn.
+    method = "fork" if sys.platform == "linux" else "spawn"
     context = multiprocessing.get_context(method)
     counter = context.Value("q", 0)
     workers = []
