@@ -417,3 +417,33 @@ async def test_failed_starttls_handshake(tls_mode):
         # auto: carry on in clear text on a new connection and still decide
         assert report.verdict is Verdict.CLOSED
         assert any("handshake failed" in w for w in report.warnings)
+
+
+async def test_helo_fallback_when_ehlo_is_refused():
+    async with smtp_server(RelayPolicy(rcpt=closed_rcpt, refuse_ehlo=True)) as server:
+        report = await probe(server.target)
+    assert report.verdict is Verdict.CLOSED
+    sent = [e.command for e in report.connect_log]
+    assert sent[2].startswith("EHLO ") and sent[3].startswith("HELO ")
+    assert report.diagnostics.esmtp is False
+    assert not any("STARTTLS is not offered" in w for w in report.warnings)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_ipv6_target_and_address_literal():
+    async with smtp_server(RelayPolicy(rcpt=closed_rcpt, host="::1")) as server:
+        report = await probe(server.target)
+    assert report.target == server.target and report.address == "::1"
+    assert report.verdict is Verdict.CLOSED
+    assert report.source_ip == "::1"
+    test = next(t for t in report.tests if t.name == "ip-literal-sender")
+    assert test.mail_from == "<relaywatch@[IPv6:::1]>"
