@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -40,7 +41,8 @@ class UsageErrorParser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; when argv names one subcommand, only its module is imported (fast start)."""
     parser = UsageErrorParser(
         prog="relaywatch",
         description=(
@@ -56,23 +58,45 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=UsageErrorParser
     )
-    for module in _command_modules():
-        module.register(subparsers)
+    names = _command_names()
+    wanted = _requested_command(argv, names)
+    for name in [wanted] if wanted else names:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser
 
 
-def _command_modules() -> list:
+def _command_names() -> list[str]:
+    """Subcommand modules; each module is named after the subcommand it adds."""
     package = importlib.import_module(__name__)
-    names = sorted(
+    return sorted(
         info.name
         for info in pkgutil.iter_modules(package.__path__)
         if not info.name.startswith("_") and info.name != "context"
     )
-    return [importlib.import_module(f"{__name__}.{name}") for name in names]
+
+
+def _requested_command(argv: Sequence[str] | None, names: list[str]) -> str | None:
+    # The first word that is not a global option names the subcommand. Help and unknown words
+    # need every subcommand registered, so they get None.
+    words = list(sys.argv[1:] if argv is None else argv)
+    while words:
+        word = words.pop(0)
+        if word == "--config":
+            words = words[1:]
+        elif (
+            word.startswith("--config=")
+            or word in ("-q", "--quiet")
+            or (word.startswith("-v") and set(word[1:]) == {"v"})
+            or word == "--verbose"
+        ):
+            continue
+        else:
+            return word if word in names else None
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     configure_logging(-1 if args.quiet else args.verbose)
     run = getattr(args, "run", None)
@@ -88,6 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("relaywatch: interrupted", file=sys.stderr)
         return ExitCode.INCOMPLETE
+    except BrokenPipeError:
+        # the reader went away (`relaywatch … | head`): not an error worth a traceback; point
+        # stdout at devnull so the interpreter's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
     finally:
         ctx.close()
 

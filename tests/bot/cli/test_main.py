@@ -10,14 +10,25 @@ import pytest
 ROOT = Path(__file__).parents[3]
 
 
-def relaywatch(*args: str, env: dict[str, str] | None = None, home: Path) -> subprocess.CompletedProcess:
+def relaywatch(
+    *args: str, env: dict[str, str] | None = None, home: Path
+) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("RELAYWATCH_", "SLACK_"))}
-    base.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home / "cfg"),
-                 "XDG_STATE_HOME": str(home / "state")})
+    base.update(
+        {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / "cfg"),
+            "XDG_STATE_HOME": str(home / "state"),
+        }
+    )
     base.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], cwd=ROOT, env=base, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -63,3 +74,28 @@ def test_usage_error_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "--help" in result.stderr
+
+
+def test_closed_stdout_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("RELAYWATCH_", "SLACK_"))}
+    base["HOME"] = str(tmp_path)
+    reader = subprocess.Popen(
+        f"{sys.executable} -m bot.cli relaycheck --list-tests | head -c 1",
+        shell=True,
+        cwd=ROOT,
+        env=base,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, err = reader.communicate(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_every_subcommand_has_help_with_an_example(tmp_path: Path) -> None:
+    listing = relaywatch("--help", home=tmp_path).stdout
+    for name in ("relaycheck", "blacklist", "mailsummary", "digest", "serve", "watch", "config"):
+        assert name in listing
+        result = relaywatch(name, "--help", home=tmp_path)
+        assert result.returncode == 0
+        assert "example" in result.stdout.lower(), name

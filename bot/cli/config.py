@@ -14,6 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "config",
         help="inspect the configuration",
         description="Inspect relaywatch's configuration.",
+        epilog="example: relaywatch config check",
     )
     actions = parser.add_subparsers(dest="config_action", metavar="ACTION", required=True)
     check = actions.add_parser(
