@@ -39,8 +39,6 @@ class StoreConfig:
 @dataclass
 class LogsConfig:
     paths: list[str] = field(default_factory=lambda: ["/var/log/mail.log"])
-    # "auto" detects per line; or "postfix" / "exim"
-    format: str = "auto"
     # read the systemd journal (journalctl -o json) instead of / besides files
     journal: bool = False
     journal_units: list[str] = field(default_factory=lambda: ["postfix@-.service", "exim4.service"])
@@ -361,13 +359,8 @@ def read_secrets_file(path: Path) -> dict[str, str]:
 def _validate(config: Config) -> None:
     if config.relay.tls not in ("auto", "require", "off"):
         raise ConfigError(f"relay.tls: expected auto, require or off, got {config.relay.tls!r}")
-    if config.logs.format not in ("auto", "postfix", "exim"):
-        raise ConfigError(
-            f"logs.format: expected auto, postfix or exim, got {config.logs.format!r}"
-        )
-    for name in ("concurrency",):
-        if getattr(config.blacklist, name) < 1:
-            raise ConfigError(f"blacklist.{name}: must be at least 1")
+    if config.blacklist.concurrency < 1:
+        raise ConfigError("blacklist.concurrency: must be at least 1")
     if config.relay.concurrency < 1:
         raise ConfigError("relay.concurrency: must be at least 1")
     if not 8 <= config.blacklist.max_ipv4_prefix <= 32:
