@@ -35,7 +35,7 @@ async def run(ctx: CommandContext, text: str) -> ChatReply:
         try:
             parse_targets(ctx.config, targets, mx_domains)  # bad input: nothing runs
         except TargetError as exc:
-            raise CommandUsageError(f"{exc}. Usage: {USAGE}") from None
+            raise CommandUsageError(str(exc)) from None
         for target in [*targets, *mx_domains]:
             ctx.require_watched(target)
     count = len(targets) + len(mx_domains)
@@ -45,7 +45,7 @@ async def run(ctx: CommandContext, text: str) -> ChatReply:
     try:
         outcome = await run_blacklist(ctx.config, targets, mx_domains=mx_domains, progress=forward)
     except (TargetError, BlacklistSetupError) as exc:
-        raise CommandUsageError(f"{exc}. Usage: {USAGE}") from None
+        raise CommandUsageError(str(exc)) from None
     finally:
         forwarder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -64,12 +64,12 @@ def parse_args(text: str) -> tuple[list[str], list[str]]:
         word = words[index]
         if word == "--mx":
             if index + 1 >= len(words):
-                raise CommandUsageError(f"--mx needs a domain. Usage: {USAGE}")
+                raise CommandUsageError("--mx needs a domain")
             mx_domains.append(_unlink(words[index + 1]))
             index += 2
             continue
         if word.startswith("-"):
-            raise CommandUsageError(f"unknown option {word!r}. Usage: {USAGE}")
+            raise CommandUsageError(f"unknown option {word!r}")
         targets.append(_unlink(word))
         index += 1
     return targets, mx_domains
