@@ -92,6 +92,14 @@ class MailLogReport:
                     {"domain": d, "messages": v[0], "bytes": v[1]}
                     for d, v in _ranked(s.sending_domains, 0, top)
                 ],
+                "sending_domains_by_bytes": [
+                    {"domain": d, "messages": v[0], "bytes": v[1]}
+                    for d, v in _ranked(s.sending_domains, 1, top)
+                ],
+                "recipient_domains_by_bytes": [
+                    {"domain": d, "delivered": v[0], "bytes": v[1]}
+                    for d, v in _ranked(s.recipient_domains, 1, top)
+                ],
                 "recipient_domains": [
                     {
                         "domain": d,

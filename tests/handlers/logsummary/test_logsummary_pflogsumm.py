@@ -114,6 +114,10 @@ def test_domains(data: dict) -> None:
         domains["deferred.example.net"]["delivered"],
         domains["deferred.example.net"]["deferred"],
     ) == (0, 364)
+    by_bytes = [
+        (e["domain"], e["bytes"] // 1024) for e in data["top"]["recipient_domains_by_bytes"]
+    ]
+    assert by_bytes[:3] == [("lab.test", 48097), ("example.net", 8749), ("lists.example.net", 6796)]
     sending = {e["domain"]: e for e in data["top"]["sending_domains"]}
     assert (sending["lab.test"]["messages"], sending["lab.test"]["bytes"] // 1024) == (2261, 27218)
     assert (
