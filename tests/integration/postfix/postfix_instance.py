@@ -139,6 +139,24 @@ class PostfixInstance:
                 found.extend(str(p) for p in directory.rglob("*") if p.is_file())
         return found
 
+    def settled_queue_files(self, deadline: float = 5.0) -> list[str]:
+        """Queue files left once Postfix has settled.
+
+        smtpd has cleanup open a file in incoming/ at the first accepted RCPT, and cleanup deletes
+        it on its own schedule after the client hangs up; so wait (bounded) for that, rather than
+        racing it. A message that was really queued never goes away and is returned.
+        """
+        give_up = time.monotonic() + deadline
+        while (found := self.queued_files()) and time.monotonic() < give_up:
+            time.sleep(0.05)
+        return found
+
+    def messages_queued(self) -> list[str]:
+        """qmgr log lines: a message that reached the active queue (there must be none)."""
+        return [
+            line for line in self.log().splitlines() if "postfix/qmgr" in line and "from=<" in line
+        ]
+
     def log(self) -> str:
         path = self.root / "maillog"
         return path.read_text(errors="replace") if path.exists() else ""
