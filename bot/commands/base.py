@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import Config
 from bot.store import Store, utc_now
+
+log = logging.getLogger(__name__)
 
 
 class CommandUsageError(Exception):
@@ -87,3 +92,47 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
+
+
+@contextlib.asynccontextmanager
+async def forwarded_progress(
+    send: Callable[[str], Awaitable[None]],
+) -> AsyncIterator[Callable[[str], None]]:
+    """Bridges an engine's progress calls to the chat's async progress update.
+
+    Engines report progress as plain calls, some from worker threads; the chat update is async and
+    throttled by the adapter. The callback yielded here keeps only the newest sentence and sends
+    one update at a time; a failed update never fails the check.
+    """
+    loop = asyncio.get_running_loop()
+    latest = _LatestSentence()
+
+    def report(text: str) -> None:
+        loop.call_soon_threadsafe(latest.set, text)
+
+    async def forward() -> None:
+        while True:
+            await latest.changed.wait()
+            latest.changed.clear()
+            try:
+                await send(latest.text)
+            except Exception:
+                log.warning("progress update failed", exc_info=True)
+
+    task = asyncio.create_task(forward())
+    try:
+        yield report
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class _LatestSentence:
+    def __init__(self) -> None:
+        self.text = ""
+        self.changed = asyncio.Event()
+
+    def set(self, text: str) -> None:
+        self.text = text
+        self.changed.set()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 
 from bot.checks.blacklist import parse_targets, run_blacklist
-from bot.commands.base import CommandContext, CommandUsageError
+from bot.commands.base import CommandContext, CommandUsageError, forwarded_progress
 from bot.render.blacklist import chat_reply
 from bot.render.reply import ChatReply
 from handlers.blacklist import BlacklistSetupError, TargetError
@@ -40,16 +37,13 @@ async def run(ctx: CommandContext, text: str) -> ChatReply:
             ctx.require_watched(target)
     count = len(targets) + len(mx_domains)
     await ctx.progress(f"checking {count} target{'s' if count != 1 else ''} on the DNS blocklists…")
-    forward = _LatestProgress(ctx.progress)
-    forwarder = asyncio.create_task(forward.run())
     try:
-        outcome = await run_blacklist(ctx.config, targets, mx_domains=mx_domains, progress=forward)
+        async with forwarded_progress(ctx.progress) as progress:
+            outcome = await run_blacklist(
+                ctx.config, targets, mx_domains=mx_domains, progress=progress
+            )
     except (TargetError, BlacklistSetupError) as exc:
         raise CommandUsageError(str(exc)) from None
-    finally:
-        forwarder.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await forwarder
     check_id = ctx.store.record_check(outcome.kind, outcome.subject, outcome.status, outcome.data)
     return chat_reply(outcome, rerun=text.strip(), check_id=check_id)
 
@@ -81,25 +75,3 @@ def _unlink(word: str) -> str:
         inner = word[1:-1]
         return inner.partition("|")[2] or inner.removeprefix("http://").removeprefix("https://")
     return word
-
-
-class _LatestProgress:
-    """Forward only the newest progress sentence to the (async, throttled) chat update."""
-
-    def __init__(self, send: Callable[[str], Awaitable[None]]) -> None:
-        self.send = send
-        self.latest = ""
-        self.changed = asyncio.Event()
-
-    def __call__(self, text: str) -> None:
-        self.latest = text
-        self.changed.set()
-
-    async def run(self) -> None:
-        while True:
-            await self.changed.wait()
-            self.changed.clear()
-            try:
-                await self.send(self.latest)
-            except Exception:  # a failed progress update must not fail the check
-                log.warning("progress update failed", exc_info=True)

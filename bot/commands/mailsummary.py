@@ -6,13 +6,10 @@ in chat can make the bot read a file of their choosing.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 
 from bot.checks.mailsummary import run_mailsummary
-from bot.commands.base import CommandContext, CommandUsageError
+from bot.commands.base import CommandContext, CommandUsageError, forwarded_progress
 from bot.render.mailsummary import chat_reply
 from bot.render.reply import ChatReply
 from handlers.logsummary.timefmt import TimeSpecError, window_from_specs
@@ -28,12 +25,12 @@ def parse_window(text: str) -> tuple[str | None, str | None]:
     """'' → (None, None): the configured window; '7d' → ('7d', None); 'A B' → (A, B)."""
     words = text.split()
     if len(words) > 2:
-        raise CommandUsageError(f"too many words. Usage: {USAGE}")
+        raise CommandUsageError("too many words")
     for word in words:
         if "/" in word or "\\" in word or word.startswith((".", "~")):
             raise CommandUsageError(
                 "/mailsummary takes a time window, not a file: the logs it reads are set in the "
-                f"configuration. Usage: {USAGE}"
+                "configuration"
             )
     since = words[0] if words else None
     until = words[1] if len(words) > 1 else None
@@ -45,54 +42,20 @@ async def run(ctx: CommandContext, text: str) -> ChatReply:
     try:
         window_from_specs(since, until, ctx.clock())  # bad input: nothing runs
     except TimeSpecError as exc:
-        raise CommandUsageError(f"{exc}. Usage: {USAGE}") from None
+        raise CommandUsageError(str(exc)) from None
     shown = " – ".join(w for w in (since, until) if w) or ctx.config.logs.window
     await ctx.progress(f"reading the mail logs ({shown})…")
-    forward = _ThreadProgress(ctx.progress, asyncio.get_running_loop())
-    forwarder = asyncio.create_task(forward.run())
     try:
-        outcome = await run_mailsummary(
-            ctx.config,
-            since=since,
-            until=until,
-            store=ctx.store,
-            progress=forward,
-            now=ctx.clock(),
-        )
+        async with forwarded_progress(ctx.progress) as progress:
+            outcome = await run_mailsummary(
+                ctx.config,
+                since=since,
+                until=until,
+                store=ctx.store,
+                progress=progress,
+                now=ctx.clock(),
+            )
     except TimeSpecError as exc:
-        raise CommandUsageError(f"{exc}. Usage: {USAGE}") from None
-    finally:
-        forwarder.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await forwarder
+        raise CommandUsageError(str(exc)) from None
     check_id = ctx.store.record_check(outcome.kind, outcome.subject, outcome.status, outcome.data)
     return chat_reply(outcome, rerun=text.strip(), check_id=check_id)
-
-
-class _ThreadProgress:
-    """The engine reports progress from its worker thread; hand the newest sentence to the event
-    loop safely and send one update at a time (the adapter throttles them)."""
-
-    def __init__(
-        self, send: Callable[[str], Awaitable[None]], loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.send = send
-        self.loop = loop
-        self.latest = ""
-        self.changed = asyncio.Event()
-
-    def __call__(self, text: str) -> None:
-        self.loop.call_soon_threadsafe(self._set, text)
-
-    def _set(self, text: str) -> None:
-        self.latest = text
-        self.changed.set()
-
-    async def run(self) -> None:
-        while True:
-            await self.changed.wait()
-            self.changed.clear()
-            try:
-                await self.send(self.latest)
-            except Exception:  # a failed progress update must not fail the check
-                log.warning("progress update failed", exc_info=True)

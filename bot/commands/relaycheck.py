@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 
 from bot.checks.relay import chat_policy, lookup_for, run_relay
-from bot.commands.base import CommandContext, CommandDenied, CommandUsageError
+from bot.commands.base import (
+    CommandContext,
+    CommandDenied,
+    CommandUsageError,
+    forwarded_progress,
+)
 from bot.render.relay import chat_reply
 from bot.render.reply import ChatReply
 from handlers.relay import TargetError, TargetNotAllowed
@@ -37,29 +39,24 @@ async def run(ctx: CommandContext, text: str) -> ChatReply:
     await ctx.progress(
         f"checking {count} mail server{'s' if count != 1 else ''} for open relaying…"
     )
-    forward = _LatestProgress(ctx.progress)
-    forwarder = asyncio.create_task(forward.run())
     try:
-        outcome = await run_relay(
-            config,
-            targets,
-            mx_domains=mx_domains,
-            confirm=confirm,
-            tls=tls,
-            policy=policy,
-            lookup=lookup,
-            progress=forward,
-        )
+        async with forwarded_progress(ctx.progress) as progress:
+            outcome = await run_relay(
+                config,
+                targets,
+                mx_domains=mx_domains,
+                confirm=confirm,
+                tls=tls,
+                policy=policy,
+                lookup=lookup,
+                progress=progress,
+            )
     except TargetNotAllowed as exc:
         raise CommandDenied(str(exc)) from None
     except TargetError as exc:
-        raise CommandUsageError(f"{exc}. Usage: {USAGE}") from None
-    finally:
-        forwarder.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await forwarder
-    ctx.store.record_check(outcome.kind, outcome.subject, outcome.status, outcome.data)
-    return chat_reply(outcome, rerun=text.strip())
+        raise CommandUsageError(str(exc)) from None
+    check_id = ctx.store.record_check(outcome.kind, outcome.subject, outcome.status, outcome.data)
+    return chat_reply(outcome, rerun=text.strip(), check_id=check_id)
 
 
 def parse_args(text: str) -> tuple[list[str], list[str], bool, str | None]:
@@ -100,26 +97,3 @@ def _unlink(word: str) -> str:
         inner = word[1:-1]
         return inner.partition("|")[2] or inner.removeprefix("http://").removeprefix("https://")
     return word
-
-
-class _LatestProgress:
-    """Engines report progress synchronously; chat updates are async and throttled by the
-    adapter. Forward only the newest sentence, one update at a time."""
-
-    def __init__(self, send: Callable[[str], Awaitable[None]]) -> None:
-        self.send = send
-        self.latest = ""
-        self.changed = asyncio.Event()
-
-    def __call__(self, text: str) -> None:
-        self.latest = text
-        self.changed.set()
-
-    async def run(self) -> None:
-        while True:
-            await self.changed.wait()
-            self.changed.clear()
-            try:
-                await self.send(self.latest)
-            except Exception:  # a failed progress update must not fail the check
-                log.warning("progress update failed", exc_info=True)

@@ -13,12 +13,12 @@ from bot.checks import CheckOutcome
 from bot.render.reply import (
     STATUS_EMOJI,
     ChatReply,
-    buttons,
     context,
     detail_reply,
     divider,
     escape,
     header,
+    result_buttons,
     sections,
 )
 
@@ -208,10 +208,7 @@ def chat_reply(
         blocks.append(context(NEXT_STEP))
     blocks.append(context(escape(_footer(data))))
     args = rerun if rerun is not None else _rerun(outcome)
-    specs = [("rerun", "Re-run", f"blacklist {args}".strip())]
-    if check_id is not None:
-        specs.append(("show_details", "Show details", str(check_id)))
-    blocks.append(buttons(*specs))
+    blocks.append(result_buttons("blacklist", args, check_id))
     thread = [
         detail_reply(f"Per-list detail ({outcome.subject})", details_text(data), "blacklist.txt")
     ]

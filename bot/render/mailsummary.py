@@ -12,13 +12,13 @@ from bot.checks import CheckOutcome
 from bot.render.reply import (
     STATUS_EMOJI,
     ChatReply,
-    buttons,
     code_sections,
     context,
     detail_reply,
     divider,
     escape,
     header,
+    result_buttons,
     sections,
 )
 from handlers.logsummary.report import MailLogReport
@@ -207,10 +207,7 @@ def chat_reply(
             f"{data.get('unparsed_lines', 0)} unparsed"
         )
     )
-    actions = [("rerun", "Re-run", f"mailsummary {rerun or ''}".strip())]
-    if check_id is not None:
-        actions.append(("show_details", "Show details", str(check_id)))
-    blocks.append(buttons(*actions))
+    blocks.append(result_buttons("mailsummary", rerun or "", check_id))
     thread.append(
         detail_reply(f"Mail summary report ({window})", details_text(data), "mailsummary.txt")
     )

@@ -12,12 +12,12 @@ from bot.checks import CheckOutcome
 from bot.render.reply import (
     STATUS_EMOJI,
     ChatReply,
-    buttons,
     context,
     detail_reply,
     divider,
     escape,
     header,
+    result_buttons,
     sections,
 )
 from handlers.relay import RelayReport
@@ -207,7 +207,9 @@ def _exchange_lines(exchanges: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def chat_reply(outcome: CheckOutcome, rerun: str | None = None) -> ChatReply:
+def chat_reply(
+    outcome: CheckOutcome, rerun: str | None = None, check_id: int | None = None
+) -> ChatReply:
     """Headline with colour, per target: accepted tests first, diagnostics, vantage warning; a
     Re-run button; the full transcript as a thread reply."""
     data = outcome.data
@@ -232,7 +234,7 @@ def chat_reply(outcome: CheckOutcome, rerun: str | None = None) -> ChatReply:
         )
         blocks.append(divider())
     rerun_args = rerun if rerun is not None else _rerun_args(outcome)
-    blocks.append(buttons(("rerun", "Re-run", f"relaycheck {rerun_args}".strip())))
+    blocks.append(result_buttons("relaycheck", rerun_args, check_id))
     title_line = f"{emoji} {title}"
     transcript = detail_reply(
         f"Relay test transcript ({outcome.subject})",

@@ -121,6 +121,14 @@ def buttons(*specs: tuple[str, str, str]) -> ActionsBlock:
     )
 
 
+def result_buttons(command: str, args: str, check_id: int | None = None) -> ActionsBlock:
+    """Re-run (the same command and arguments) and, once the check is stored, Show details."""
+    specs = [("rerun", "Re-run", f"{command} {args}".strip())]
+    if check_id is not None:
+        specs.append(("show_details", "Show details", str(check_id)))
+    return buttons(*specs)
+
+
 def escape(text: str) -> str:
     """Slack mrkdwn control characters (&, <, >) escaped, so log lines and replies show verbatim."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

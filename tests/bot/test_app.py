@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from bot.app import HttpServer, build_app, run_socket_mode, start_http
-from bot.commands import mailhealth
+from bot.commands import chat_commands, mailhealth
 from bot.commands.base import CommandContext
 from bot.config import Config
 from bot.render.reply import ChatReply, ReplyFile, buttons, header, sections
@@ -103,7 +103,7 @@ async def bot(slack: SlackStandIn, tmp_path) -> AsyncIterator[Bot]:
     config.slack.admins = [ADMIN]
     store = Store(tmp_path / "relaywatch.db")
     commands = {
-        "mailhealth": mailhealth,
+        **chat_commands(),  # the real /blacklist, /relaycheck, /mailsummary, /mailhealth
         "boom": _module("boom", _boom),
         "check": _module("check", _check),
     }
@@ -240,8 +240,21 @@ async def test_usage_error_is_ephemeral(bot: Bot) -> None:
     await bot.settle()
     (answer,) = bot.slack.of("respond")
     assert answer.params["response_type"] == "ephemeral"
-    assert "Usage:" in answer.params["text"]
+    assert answer.params["text"].count("Usage:") == 1
     assert bot.store.watch_list() == []
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [("/blacklist", "nonsense!!"), ("/mailsummary", "yesterday"), ("/relaycheck", "bad host!")],
+)
+async def test_check_usage_errors_show_the_usage_once(bot: Bot, command: str, text: str) -> None:
+    await bot.slash(command, text, user=ADMIN)
+    await bot.settle()
+    (answer,) = bot.slack.of("respond")
+    assert answer.params["response_type"] == "ephemeral"
+    assert answer.params["text"].count("Usage:") == 1
+    assert bot.store.checks("blacklist") == bot.store.checks("relay") == []
 
 
 async def test_exception_becomes_error_id_and_bot_keeps_serving(bot: Bot, caplog) -> None:
