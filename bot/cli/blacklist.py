@@ -6,7 +6,6 @@ import argparse
 import asyncio
 from datetime import UTC, datetime
 
-from bot.checks import exit_code_for
 from bot.cli.context import CliContext
 from bot.exitcodes import ExitCode
 from handlers.blacklist import BlacklistSetupError, TargetError
@@ -99,12 +98,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             progress.clear()
             ctx.error(str(exc))
             return ExitCode.USAGE
-    if args.json:
-        ctx.print_json(outcome.data)
-    else:
-        ctx.print(text(outcome.data).rstrip("\n"))
-    ctx.store.record_check(outcome.kind, outcome.subject, outcome.status, outcome.data, started)
-    return int(exit_code_for(outcome.status))
+    return ctx.finish_check(outcome, text, args.json, started)
 
 
 def list_zones(args: argparse.Namespace, ctx: CliContext) -> int:

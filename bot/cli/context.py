@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from functools import cached_property
 from typing import Any, TextIO
 
+from bot.checks import CheckOutcome, exit_code_for
 from bot.config import Config, load_config
 from bot.progress import TerminalProgress
 from bot.store import Store
@@ -44,6 +47,29 @@ class CliContext:
 
     def print_json(self, data: Any) -> None:
         print(json.dumps(data, indent=2, sort_keys=False), file=self.stdout)
+
+    def finish_check(
+        self,
+        outcome: CheckOutcome,
+        render_text: Callable[[dict[str, Any]], str],
+        as_json: bool,
+        started: datetime,
+    ) -> int:
+        """Shows a check's outcome, keeps it in the history, and returns the exit code.
+
+        `--json` prints exactly the stored document. A check that failed before producing any
+        report (its document is just an error) says so on stderr instead of printing a report.
+        """
+        if as_json:
+            self.print_json(outcome.data)
+        elif outcome.status == "failed" and "error" in outcome.data:
+            self.error(render_text(outcome.data).rstrip("\n"))
+        else:
+            self.print(render_text(outcome.data).rstrip("\n"))
+        self.store.record_check(
+            outcome.kind, outcome.subject, outcome.status, outcome.data, started
+        )
+        return int(exit_code_for(outcome.status))
 
     def error(self, text: str) -> None:
         print(f"relaywatch: {text}", file=self.stderr)

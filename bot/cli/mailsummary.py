@@ -7,7 +7,6 @@ import asyncio
 import os
 from datetime import UTC, datetime
 
-from bot.checks import exit_code_for
 from bot.cli.context import CliContext
 from bot.exitcodes import ExitCode
 
@@ -83,11 +82,4 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             progress.clear()
             ctx.error(str(exc))
             return ExitCode.USAGE
-    if args.json:
-        ctx.print_json(outcome.data)
-    elif outcome.status == "failed":
-        ctx.error(f"mail summary could not complete: {outcome.data.get('error')}")
-    else:
-        ctx.print(text(outcome.data).rstrip("\n"))
-    ctx.store.record_check(outcome.kind, outcome.subject, outcome.status, outcome.data, started)
-    return int(exit_code_for(outcome.status))
+    return ctx.finish_check(outcome, text, args.json, started)
