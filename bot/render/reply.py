@@ -7,17 +7,21 @@ section text. What does not fit moves into thread replies, and very long text be
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
+if TYPE_CHECKING:
+    from slack_sdk.models.blocks import (
+        ActionsBlock,
+        Block,
+        ContextBlock,
+        DividerBlock,
+        HeaderBlock,
+        SectionBlock,
+    )
+
+# slack_sdk's block models are imported inside the builders below, not at module level:
+# importing them loads the whole Slack Web client, and the terminal renderers (the CLI's text
+# and JSON output) import this module without ever building a block.
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -85,19 +89,27 @@ def detail_reply(title: str, body: str, filename: str) -> ChatReply:
 
 
 def header(text: str) -> HeaderBlock:
+    from slack_sdk.models.blocks import HeaderBlock
+
     return HeaderBlock(text=text[:MAX_HEADER_CHARS])
 
 
 def divider() -> DividerBlock:
+    from slack_sdk.models.blocks import DividerBlock
+
     return DividerBlock()
 
 
 def context(text: str) -> ContextBlock:
+    from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
+
     return ContextBlock(elements=[MarkdownTextObject(text=text[:MAX_SECTION_CHARS])])
 
 
 def sections(markdown: str) -> list[SectionBlock]:
     """One or more section blocks, split on line boundaries to respect the 3,000-character limit."""
+    from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+
     return [
         SectionBlock(text=MarkdownTextObject(text=chunk))
         for chunk in _chunks(markdown, MAX_SECTION_CHARS)
@@ -106,6 +118,8 @@ def sections(markdown: str) -> list[SectionBlock]:
 
 def code_sections(text: str) -> list[SectionBlock]:
     """Preformatted text, split so every chunk plus its ``` fences stays under the limit."""
+    from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+
     return [
         SectionBlock(text=MarkdownTextObject(text=f"```{chunk}```"))
         for chunk in _chunks(text, MAX_SECTION_CHARS - 6)
@@ -114,6 +128,8 @@ def code_sections(text: str) -> list[SectionBlock]:
 
 def buttons(*specs: tuple[str, str, str]) -> ActionsBlock:
     """(action_id, label, value) triples → one actions block."""
+    from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+
     return ActionsBlock(
         elements=[
             ButtonElement(action_id=a, text=label, value=value[:2000]) for a, label, value in specs
