@@ -173,10 +173,11 @@ class Monitor:
                 "trace_tail": traceback.format_exc().splitlines()[-3:],
             }
         check_id = self.store.record_check(kind, subject, status, data, started_at=started)
-        # by id: another process may have recorded the same subject in the same second
-        record = next(r for r in self.store.checks(kind, subject, limit=20) if r.id == check_id)
+        record = self.store.check(check_id)
+        assert record is not None  # just written, in this process
         if status == "failed":
-            log.warning("check failed", extra={"kind": kind, "subject": subject})
+            reason = data.get("error") or "incomplete; see the check's details"
+            log.warning("check failed", extra={"kind": kind, "subject": subject, "reason": reason})
         return record
 
     async def _alert(self, record: CheckRecord) -> list[AlertEvent]:
