@@ -38,6 +38,13 @@ _DELIVERY_AT = re.compile(
     r"to=<([^>]*)>, (?:orig_to=<[^>]*>, )?relay=([^,]+), (?:conn_use=[^,]+, )?delay=([^,]+), "
     r"(?:delays=[^,]+, )?(?:dsn=[^,]+, )?status=(\S+)"
 )
+# A message refused or dropped once it has a queue ID is deleted by cleanup(8) and the queue
+# manager never sees it, so no `removed` line follows: the reject itself ends the queue ID's life.
+# Only a reject at the end of the SMTP transaction (DATA, END-OF-MESSAGE) or in cleanup's header/
+# body checks ends the message; a rejected RCPT with a queue ID leaves the other recipients going.
+# "hold" keeps the message (in the hold queue), so its state stays.
+_MESSAGE_ENDING = frozenset(("reject", "discard"))
+_LAST_STAGES = frozenset(("DATA", "END-OF-MESSAGE"))
 # How long after a chunk's start a message-id line proves the message began in the chunk (the
 # longest plausible gap between smtpd's client= line and cleanup's message-id line)
 BIRTH_GRACE_SECONDS = 3600
@@ -196,6 +203,8 @@ class PostfixParser:
                     client,
                     line,
                 )
+                if action in _MESSAGE_ENDING and qid.isalnum() and qid != "NOQUEUE":
+                    summary.on_removed(qid)
                 return
         if cmd == "bounce" and " notification: " in body:
             # "OLDQID: sender non-delivery notification: NEWQID": the bounce daemon created a
@@ -240,7 +249,10 @@ class PostfixParser:
                 summary.on_received(qid, hour, client, user, line)
                 return
             if rest.startswith(_SMTPD_ACTIONS) and _WORD.match(qid):
-                self._smtpd_reject(rest[: rest.find(":")], hour, line)
+                action = rest[: rest.find(":")]
+                stage = self._smtpd_reject(action, hour, line)
+                if action in _MESSAGE_ENDING and stage in _LAST_STAGES and qid != "NOQUEUE":
+                    summary.on_removed(qid)
                 return
             if cmd != "smtpd":
                 return
@@ -254,7 +266,8 @@ class PostfixParser:
                     auth = tail[at + 6 :].split(" ", 1)[0]
                 summary.on_disconnect(pid, hour, self.seconds_of(line), tail, auth)
             return
-        if cmd == "qmgr" and rest.startswith("removed"):
+        # postsuper logs `removed` for a message the administrator deleted (e.g. a held one)
+        if (cmd == "qmgr" or cmd == "postsuper") and rest.startswith("removed"):
             summary.on_removed(qid)
             return
         if "from=<" in body and ", size=" in body:
@@ -303,6 +316,8 @@ class PostfixParser:
             qid, hour, cmd, status, recipient, relay, delay, detail, forwarded, line
         )
 
-    def _smtpd_reject(self, action: str, hour: int, line: str) -> None:
+    def _smtpd_reject(self, action: str, hour: int, line: str) -> str:
+        """Counts the reject; returns its SMTP stage (RCPT, DATA, END-OF-MESSAGE, …)."""
         stage, reason, key, client, _sender, _recipient = smtpd_reject(line.rstrip("\n"))
         self.summary.on_reject(action, hour, stage, reason, key, client, line)
+        return stage

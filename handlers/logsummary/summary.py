@@ -2,10 +2,11 @@
 per-account / per-client figures the suspects detector needs.
 
 Counting follows Debian pflogsumm 1.1.5 exactly (see README "pflogsumm meaning of each total"). Per
-queue-ID state is dropped when the queue manager logs `removed`, so memory follows the size of the
-mail queue, not the size of the log. For parallel runs a summary can start mid-log ("partial"):
-events whose queue ID or smtpd process it has not seen born are kept aside in order and replayed
-when the summaries are merged, so totals stay exact across chunk boundaries.
+queue-ID state is dropped when the queue manager logs `removed` or a reject ends the message before
+it is queued, so memory follows the size of the mail queue, not the size of the log. For parallel
+runs a summary can start mid-log ("partial"): events whose queue ID or smtpd process it has not
+seen born are kept aside in order and replayed when the summaries are merged, so totals stay exact
+across chunk boundaries.
 """
 
 from __future__ import annotations
@@ -407,7 +408,8 @@ class Summary:
                 _sample(stats[O_BAD_LINES], line)
 
     def on_removed(self, qid: str) -> None:
-        """qmgr `removed` (Exim `Completed`): the queue ID is done; forget its state."""
+        """The queue ID is done (qmgr or postsuper `removed`, Exim `Completed`, or a reject or
+        discard that ended the message in smtpd or cleanup): forget its state."""
         if self._queue.pop(qid, None) is None and self.partial:
             self._orphans.add(qid)
             self._pending.append(("on_removed", qid))
