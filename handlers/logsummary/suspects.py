@@ -137,7 +137,8 @@ def _sasl_rules(summary: Summary, t: SuspectThresholds, is_internal, add) -> Non
         messages = summary.sasl_messages_by_user.get(user, 0)
         reason = (
             f"logged in from {len(addresses)} client addresses, {len(external)} of them outside "
-            f"the internal networks ({sample or 'none'}), in {len(networks)} networks, and sent "
+            f"the internal networks ({sample or 'none'}), in {len(networks)} "
+            f"network{'' if len(networks) == 1 else 's'}, and sent "
             f"{messages} messages: a password in the hands of several machines (a botnet) looks "
             "like this"
         )
