@@ -13,7 +13,6 @@ Needs root (master(8) starts as root and drops to the postfix user) and the post
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import socket
@@ -22,6 +21,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.fixtures.certs import write_self_signed
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 SERVER_NAME = "mx.relaywatch.test"
@@ -212,34 +213,7 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _write_certificate(root: Path) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVER_NAME)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=90))
-        .sign(key, hashes.SHA256())
-    )
-    (root / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path = root / "key.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
+    write_self_signed(root, SERVER_NAME, days=90)
 
 
 def start_postfix(listen: dict[str, str] | None = None) -> PostfixInstance:
