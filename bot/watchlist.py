@@ -6,7 +6,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from bot.store import WATCH_KINDS
+from bot.store import WATCH_KINDS, Store
+
+# what the blocklist check covers; watched servers are the relay check's
+BLACKLIST_KINDS = ("ip", "cidr", "domain")
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -108,3 +111,8 @@ def _normal_host(host: str) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         return host.rstrip(".").lower()
+
+
+def blacklist_targets(store: Store) -> list[str]:
+    """The watch-list items the blocklist check covers: IPs, ranges and domains."""
+    return [item.value for item in store.watch_list() if item.kind in BLACKLIST_KINDS]

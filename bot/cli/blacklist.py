@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from bot.cli.context import CliContext
 from bot.exitcodes import ExitCode
+from bot.watchlist import blacklist_targets
 from handlers.blacklist import BlacklistSetupError, TargetError
 
 EPILOG = """\
@@ -74,8 +75,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     targets = list(args.targets)
     if not targets and not args.mx:
-        kinds = ("ip", "cidr", "domain")
-        targets = [item.value for item in ctx.store.watch_list() if item.kind in kinds]
+        targets = blacklist_targets(ctx.store)
         if not targets:
             ctx.error(
                 "no target given and the watch list has no IPs, ranges or domains; "

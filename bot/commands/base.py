@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.config import Config
 from bot.store import Store, utc_now
+from bot.watchlist import WatchValueError, split_host_port
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +60,12 @@ class CommandContext:
 
 
 def target_is_watched(store: Store, target: str) -> bool:
-    value = target.strip().lower().rstrip(".")
-    host = value
-    if value.startswith("["):
-        host = value[1:].partition("]")[0]
-    elif value.count(":") == 1:
-        host = value.partition(":")[0]
+    host = _host_of(target.strip().lower().rstrip("."))
     address = _address(host)
     for item in store.watch_list():
         watched = item.value.lower()
-        if item.kind == "server" and watched in (value, host):
-            return True
         if item.kind == "server":
-            watched_host = (
-                watched[1:].partition("]")[0]
-                if watched.startswith("[")
-                else (watched.partition(":")[0] if watched.count(":") == 1 else watched)
-            )
-            if watched_host == host:
+            if _host_of(watched) == host:
                 return True
         elif address is not None and item.kind in ("ip", "cidr"):
             if address in ipaddress.ip_network(item.value, strict=False):
@@ -85,6 +74,14 @@ def target_is_watched(store: Store, target: str) -> bool:
             if host == watched or host.endswith("." + watched):
                 return True
     return False
+
+
+def _host_of(text: str) -> str:
+    """'mx.example.com:25' / '[2001:db8::1]:25' → the host; anything unparsable stays as it is."""
+    try:
+        return split_host_port(text)[0]
+    except WatchValueError:
+        return text
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -8,6 +8,7 @@ from bot.checks.blacklist import parse_targets, run_blacklist
 from bot.commands.base import CommandContext, CommandUsageError, forwarded_progress
 from bot.render.blacklist import chat_reply
 from bot.render.reply import ChatReply
+from bot.watchlist import blacklist_targets
 from handlers.blacklist import BlacklistSetupError, TargetError
 
 NAME = "blacklist"
@@ -16,13 +17,11 @@ SUMMARY = "check addresses and domains on ~60 DNS blocklists (no argument: the w
 
 log = logging.getLogger("relaywatch.commands.blacklist")
 
-WATCH_KINDS = ("ip", "cidr", "domain")
-
 
 async def run(ctx: CommandContext, text: str) -> ChatReply:
     targets, mx_domains = parse_args(text)
     if not targets and not mx_domains:
-        targets = [item.value for item in ctx.store.watch_list() if item.kind in WATCH_KINDS]
+        targets = blacklist_targets(ctx.store)
         if not targets:
             raise CommandUsageError(
                 "the watch list has no IPs, ranges or domains; name one (`/blacklist 192.0.2.10`)"

@@ -29,8 +29,8 @@ from bot.digest.model import (
     SuspectReport,
 )
 from bot.store import AlertRecord, CheckRecord, Store, iso
+from bot.watchlist import BLACKLIST_KINDS
 
-BLACKLIST_KINDS = ("ip", "cidr", "domain")
 # how far back "days listed" looks; hourly checks make this about three months
 HISTORY_LIMIT = 2000
 

@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 
 from bot.checks import CheckOutcome, ProgressCallback
 from bot.config import Config
-from bot.digest.build import BLACKLIST_KINDS, mail_subject, staleness_limits
+from bot.digest.build import mail_subject, staleness_limits
 from bot.monitor.alerts import Alerter, AlertEvent
 from bot.poster import ChatPoster
 from bot.store import CheckRecord, Store, utc_now
+from bot.watchlist import blacklist_targets
 
 log = logging.getLogger("relaywatch.monitor")
 
@@ -65,7 +66,7 @@ def engine_runner(
 def watched_subjects(store: Store, config: Config, kind: str) -> list[str]:
     """What a monitor run of `kind` checks: the watch list's items of the matching kinds."""
     if kind == "blacklist":
-        return [i.value for i in store.watch_list() if i.kind in BLACKLIST_KINDS]
+        return blacklist_targets(store)
     if kind == "relay":
         return [i.value for i in store.watch_list("server")]
     if kind == "mailsummary":
