@@ -5,6 +5,7 @@ Secrets never come from the TOML file: only from the environment or from an owne
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import stat
@@ -29,6 +30,13 @@ def _default_state_dir() -> Path:
         return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "relaywatch"
+
+
+def setting(default: Any, doc: str) -> Any:
+    """A config key and its documentation (the reference docs and man page are made from it)."""
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
 
 
 @dataclass
@@ -112,6 +120,61 @@ class LogSummaryConfig:
 
 
 @dataclass
+class PolicyConfig:
+    listen: str = setting(
+        "",
+        "where the policy service listens: '127.0.0.1:10040', '[::1]:10040' or "
+        "'unix:/var/spool/postfix/private/relaywatch'; empty: no policy service",
+    )
+    default_expiry: str = setting("24h", "how long a containment entry lasts when none is given")
+    max_expiry: str = setting("7d", "the longest expiry an admin may set")
+    remind_before: str = setting(
+        "1h", "post a reminder in the thread this long before an entry lapses"
+    )
+    refresh_seconds: float = setting(
+        1.0, "how often each policy service rereads containment entries from the store"
+    )
+    flush_seconds: float = setting(10.0, "how often live counters are flushed to the store")
+    reject_text: str = setting(
+        "5.7.1 Sending suspended by the mail administrators",
+        "the text after REJECT for a blocked subject",
+    )
+    defer_text: str = setting(
+        "4.7.1 Sending rate exceeded, try again later",
+        "the text after DEFER for a throttled subject",
+    )
+    hold_text: str = setting("held for review by relaywatch", "the text after HOLD")
+    account_messages_per_minute: int = setting(
+        10, "alarm when one SASL account submits more messages than this in a minute (0: off)"
+    )
+    account_messages_per_day: int = setting(
+        150, "alarm when one SASL account submits more messages than this in a day (0: off)"
+    )
+    account_client_ips_per_hour: int = setting(
+        10, "alarm when one SASL account logs in from more client IPs than this in an hour (0: off)"
+    )
+    account_networks_per_hour: int = setting(
+        3, "alarm when one SASL account is used from more /24 (/64) networks in an hour (0: off)"
+    )
+    host_outbound_per_hour: int = setting(
+        100,
+        "alarm when one internal host sends more messages to outside domains in an hour (0: off)",
+    )
+    host_domains_per_hour: int = setting(
+        50, "alarm when one internal host writes to more outside domains than this in an hour"
+    )
+    exempt_accounts: list[str] = setting(
+        [], "SASL accounts never alarmed on (list servers, webmail, forwarders)"
+    )
+    exempt_hosts: list[str] = setting([], "IPs or CIDRs never alarmed on (list servers, webmail)")
+    auto_action: dict = setting(
+        {},
+        "optional automatic containment per alarm rule, e.g. "
+        '{ account_messages_per_minute = "hold" }; empty: alerts only',
+    )
+
+
+@dataclass
 class SlackConfig:
     admins: list[str] = field(default_factory=list)
     admin_usergroup: str = ""
@@ -157,6 +220,7 @@ class Config:
     logsummary: LogSummaryConfig = field(default_factory=LogSummaryConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     # a KEY=VALUE file holding secrets; must be readable by its owner only
     secrets_file: str = ""
     secrets: Secrets = field(default_factory=Secrets, repr=False)

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from handlers.policy.model import Containment, PolicyAlarm
+
 WATCH_KINDS = ("ip", "cidr", "domain", "server")
 
 # MIGRATIONS[n] takes a database from schema version n to n+1. Append only; never edit one.
@@ -74,6 +76,55 @@ MIGRATIONS: list[str] = [
         allowed INTEGER NOT NULL,
         reason TEXT NOT NULL DEFAULT ''
     );
+    """,
+    # 2: containment entries (the policy service enforces them), a revision counter so each
+    # policy service notices a change with one cheap read, counter flushes, alarms to post.
+    """
+    CREATE TABLE containment (
+        id INTEGER PRIMARY KEY,
+        subject_kind TEXT NOT NULL
+            CHECK (subject_kind IN ('account', 'host', 'sender', 'sender_domain')),
+        subject TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('block', 'hold', 'throttle')),
+        limit_per_hour INTEGER NOT NULL DEFAULT 0,
+        cut_sessions INTEGER NOT NULL DEFAULT 0,
+        reason TEXT NOT NULL DEFAULT '',
+        set_by TEXT NOT NULL DEFAULT '',
+        set_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        channel TEXT NOT NULL DEFAULT '',
+        thread_ts TEXT NOT NULL DEFAULT '',
+        released_at TEXT,
+        released_by TEXT NOT NULL DEFAULT '',
+        reminded INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX containment_live ON containment (released_at, expires_at);
+    CREATE TABLE containment_revision (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        revision INTEGER NOT NULL
+    );
+    INSERT INTO containment_revision (id, revision) VALUES (1, 0);
+    CREATE TABLE policy_counters (
+        window_start TEXT NOT NULL,
+        window_seconds INTEGER NOT NULL,
+        subject_kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT '',
+        messages INTEGER NOT NULL DEFAULT 0,
+        recipients INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (window_start, window_seconds, subject_kind, subject, source)
+    );
+    CREATE TABLE policy_alarms (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        subject_kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        alarm_json TEXT NOT NULL,
+        posted_at TEXT
+    );
+    CREATE INDEX policy_alarms_unposted ON policy_alarms (posted_at);
     """,
 ]
 
@@ -419,11 +470,231 @@ class Store:
         ).fetchall()
         return [AuditEntry(**{**dict(row), "allowed": bool(row["allowed"])}) for row in rows]
 
+    # -- containment (enforced by the policy service) --------------------------------------
+
+    def add_containment(
+        self,
+        subject_kind: str,
+        subject: str,
+        action: str,
+        expires_at: datetime,
+        reason: str = "",
+        set_by: str = "",
+        limit_per_hour: int = 0,
+        cut_sessions: bool = False,
+        channel: str = "",
+        thread_ts: str = "",
+    ) -> Containment:
+        """Adds an entry, replacing (releasing) any active entry for the same subject."""
+        now = self.now()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE containment SET released_at = ?, released_by = ? "
+                "WHERE subject_kind = ? AND subject = ? AND released_at IS NULL "
+                "AND expires_at > ?",
+                (now, f"replaced by {set_by}".strip(), subject_kind, subject, now),
+            )
+            cursor = db.execute(
+                "INSERT INTO containment (subject_kind, subject, action, limit_per_hour, "
+                "cut_sessions, reason, set_by, set_at, expires_at, channel, thread_ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    subject_kind,
+                    subject,
+                    action,
+                    limit_per_hour,
+                    int(cut_sessions),
+                    reason,
+                    set_by,
+                    now,
+                    iso(expires_at),
+                    channel,
+                    thread_ts,
+                ),
+            )
+            new_id = int(cursor.lastrowid or 0)
+            self._bump_containment_revision(db)
+        found = self.containment(new_id)
+        assert found is not None
+        return found
+
+    def containment(self, entry_id: int) -> Containment | None:
+        row = self.db.execute("SELECT * FROM containment WHERE id = ?", (entry_id,)).fetchone()
+        return _containment(row) if row else None
+
+    def active_containments(self) -> list[Containment]:
+        """Entries neither released nor expired at the store's clock, oldest first."""
+        rows = self.db.execute(
+            "SELECT * FROM containment WHERE released_at IS NULL AND expires_at > ? ORDER BY id",
+            (self.now(),),
+        ).fetchall()
+        return [_containment(row) for row in rows]
+
+    def containments(self, limit: int = 200) -> list[Containment]:
+        """Every entry, newest first (history for `contain list --all` and the audit)."""
+        rows = self.db.execute(
+            "SELECT * FROM containment ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_containment(row) for row in rows]
+
+    def release_containment(self, subject_kind: str, subject: str, released_by: str) -> int:
+        """Releases the active entries for a subject; how many were released."""
+        now = self.now()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE containment SET released_at = ?, released_by = ? "
+                "WHERE subject_kind = ? AND subject = ? AND released_at IS NULL "
+                "AND expires_at > ?",
+                (now, released_by, subject_kind, subject, now),
+            )
+            if cursor.rowcount:
+                self._bump_containment_revision(db)
+            return cursor.rowcount
+
+    def mark_containment_reminded(self, entry_id: int) -> bool:
+        """Compare-and-set: True for exactly one caller, which posts the reminder."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE containment SET reminded = 1 WHERE id = ? AND reminded = 0", (entry_id,)
+            )
+            return cursor.rowcount == 1
+
+    def containment_revision(self) -> int:
+        """Bumped by every change; a policy service rereads the entries only when it moved."""
+        row = self.db.execute("SELECT revision FROM containment_revision WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump_containment_revision(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE containment_revision SET revision = revision + 1 WHERE id = 1")
+
+    # -- policy counters and alarms ----------------------------------------------------------
+
+    def flush_policy_counters(
+        self,
+        window_start: datetime,
+        window_seconds: int,
+        rows: list[tuple[str, str, str, int, int, int]],
+    ) -> None:
+        """Adds (subject_kind, subject, source, messages, recipients, bytes) rows to a window."""
+        start = iso(window_start)
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO policy_counters (window_start, window_seconds, subject_kind, subject, "
+                "source, messages, recipients, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (window_start, window_seconds, subject_kind, subject, source) "
+                "DO UPDATE SET messages = messages + excluded.messages, "
+                "recipients = recipients + excluded.recipients, bytes = bytes + excluded.bytes",
+                [(start, window_seconds, *row) for row in rows],
+            )
+
+    def policy_counter_totals(
+        self, subject_kind: str, subject: str, since: datetime
+    ) -> tuple[int, int, int]:
+        """(messages, recipients, bytes) summed over every source since a time."""
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(recipients), 0), "
+            "COALESCE(SUM(bytes), 0) FROM policy_counters "
+            "WHERE subject_kind = ? AND subject = ? AND window_start >= ?",
+            (subject_kind, subject, iso(since)),
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def prune_policy_counters(self, before: datetime) -> int:
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM policy_counters WHERE window_start < ?", (iso(before),)
+            ).rowcount
+
+    def record_policy_alarm(self, alarm: PolicyAlarm) -> int:
+        payload = {
+            "rule": alarm.rule,
+            "subject_kind": alarm.subject_kind,
+            "subject": alarm.subject,
+            "count": alarm.count,
+            "threshold": alarm.threshold,
+            "window_seconds": alarm.window_seconds,
+            "at": iso(alarm.at),
+            "client_addresses": list(alarm.client_addresses),
+            "sample_recipients": list(alarm.sample_recipients),
+            "policy_context": alarm.policy_context,
+            "detail": alarm.detail,
+        }
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO policy_alarms (at, rule, subject_kind, subject, alarm_json) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    iso(alarm.at),
+                    alarm.rule,
+                    alarm.subject_kind,
+                    alarm.subject,
+                    json.dumps(payload, sort_keys=True),
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def unposted_policy_alarms(self, limit: int = 100) -> list[tuple[int, PolicyAlarm]]:
+        rows = self.db.execute(
+            "SELECT id, alarm_json FROM policy_alarms WHERE posted_at IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(int(row["id"]), _alarm(json.loads(row["alarm_json"]))) for row in rows]
+
+    def claim_policy_alarm(self, alarm_id: int) -> bool:
+        """Compare-and-set: True for exactly one poster."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE policy_alarms SET posted_at = ? WHERE id = ? AND posted_at IS NULL",
+                (self.now(), alarm_id),
+            )
+            return cursor.rowcount == 1
+
 
 def _check(row: sqlite3.Row) -> CheckRecord:
     data = dict(row)
     data["result"] = json.loads(data.pop("result_json"))
     return CheckRecord(**data)
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _containment(row: sqlite3.Row) -> Containment:
+    data = dict(row)
+    return Containment(
+        id=data["id"],
+        subject_kind=data["subject_kind"],
+        subject=data["subject"],
+        action=data["action"],
+        reason=data["reason"],
+        set_by=data["set_by"],
+        set_at=datetime.fromisoformat(data["set_at"]),
+        expires_at=datetime.fromisoformat(data["expires_at"]),
+        limit_per_hour=data["limit_per_hour"],
+        cut_sessions=bool(data["cut_sessions"]),
+        channel=data["channel"],
+        thread_ts=data["thread_ts"],
+        released_at=_moment(data["released_at"]),
+        released_by=data["released_by"],
+        reminded=bool(data["reminded"]),
+    )
+
+
+def _alarm(data: dict[str, Any]) -> PolicyAlarm:
+    return PolicyAlarm(
+        rule=data["rule"],
+        subject_kind=data["subject_kind"],
+        subject=data["subject"],
+        count=int(data["count"]),
+        threshold=int(data["threshold"]),
+        window_seconds=int(data["window_seconds"]),
+        at=datetime.fromisoformat(data["at"]),
+        client_addresses=tuple(data.get("client_addresses", ())),
+        sample_recipients=tuple(data.get("sample_recipients", ())),
+        policy_context=data.get("policy_context", ""),
+        detail=dict(data.get("detail", {})),
+    )
 
 
 def _split_sql(script: str) -> list[str]:
