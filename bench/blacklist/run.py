@@ -5,8 +5,8 @@ server running in its own process(es) (bench/blacklist/fastdns.py), so the serve
 measured. Each client runs in a fresh subprocess so its peak RSS is its own. Every 64th address
 is listed (two codes and a TXT reason) on every zone; the rest get NXDOMAIN with a SOA.
 
-    /work/venv/bin/python bench/blacklist/run.py                 # the comparison table
-    /work/venv/bin/python bench/blacklist/run.py --memory        # also /20 vs /16 peak RSS
+    .venv/bin/python bench/blacklist/run.py                 # the comparison table
+    .venv/bin/python bench/blacklist/run.py --memory        # also /20 vs /16 peak RSS
 
 pydnsbl resolves through aiodns/c-ares, which has no "nameserver:port" option of its own here;
 the benchmark replaces the checker's internal resolver with an aiodns.DNSResolver pointed at the

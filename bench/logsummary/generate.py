@@ -1,4 +1,4 @@
-"""Write a large Postfix log by replaying ../shared/logs/postfix-mixed.log.
+"""Write a large Postfix log by replaying the real log in tests/data/postfix-mixed.log.gz.
 
 Each replay is shifted later in time (by the length of the original plus a minute) and gets
 fresh queue IDs (every queue ID in the replay, also those quoted inside other lines, is mapped to a
@@ -11,12 +11,13 @@ new unique one), so pflogsumm and relaywatch see distinct messages. The output i
 from __future__ import annotations
 
 import argparse
+import gzip
 import re
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-SOURCE = Path(__file__).resolve().parents[3] / "shared" / "logs" / "postfix-mixed.log"
+SOURCE = Path(__file__).resolve().parents[2] / "tests" / "data" / "postfix-mixed.log.gz"
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 # Postfix short queue IDs: upper-case hex, 8 or more characters
 QUEUE_ID = re.compile(r"\b(?=[0-9A-F]*[A-F])[0-9A-F]{8,12}\b")
@@ -38,7 +39,9 @@ def _format(moment: datetime) -> str:
 
 
 def generate(source: Path, lines_wanted: int, output: Path, year: int = 2026) -> int:
-    original = source.read_text(encoding="utf-8").splitlines()
+    opener = gzip.open if source.suffix == ".gz" else open
+    with opener(source, "rt", encoding="utf-8") as text:
+        original = text.read().splitlines()
     first = _stamp(original[0], year)
     last = _stamp(original[-1], year)
     shift_step = (last - first) + timedelta(minutes=1)

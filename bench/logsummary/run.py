@@ -1,7 +1,7 @@
 """Benchmark: Debian's pflogsumm and `relaywatch mailsummary` on the same generated Postfix logs.
 
 For each size (default 1,000,000 and 4,000,000 lines) the log is generated into a temporary
-directory by replaying ../shared/logs/postfix-mixed.log (generate.py), then both tools read it,
+directory by replaying tests/data/postfix-mixed.log.gz (generate.py), then both tools read it,
 one after the other, in the same run: wall time, lines per second, peak RSS (of the largest
 process, and of the whole process tree, sampled from /proc), and the grand totals side by side.
 

@@ -6,7 +6,7 @@ request is acknowledged and when its result reaches "Slack". Measured in the sam
 comparison: a bare Bolt AsyncApp listener that only acks (the floor), and a Bolt listener that does
 the work before acking (what happens without background work).
 
-    /work/venv/bin/python bench/slack/run.py [-n 50] [--work-seconds 1.0]
+    .venv/bin/python bench/slack/run.py [-n 50] [--work-seconds 1.0]
 
 Never contacts Slack: everything listens on 127.0.0.1.
 """

@@ -1,5 +1,5 @@
 """End to end with the real blocklist and log-summary engines: the fixture DNS server with test
-DNSBL zones, a DNS server that never answers, and the real Postfix log in ../shared/logs."""
+DNSBL zones, a DNS server that never answers, and the real Postfix log in tests/data."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from tests.fixtures.dnsbl_zones import (
     rev,
     write_catalog,
 )
+from tests.fixtures.real_log import real_postfix_log
 
-SHARED_LOG = Path(__file__).resolve().parents[3] / "shared" / "logs" / "postfix-mixed.log"
+SHARED_LOG = real_postfix_log()
 
 
 @pytest.fixture
@@ -107,7 +108,6 @@ async def test_real_blocklist_runs_alert_on_a_new_listing_and_a_dead_resolver_is
         assert "clean" not in render.text(digest).split("Open relay")[0]
 
 
-@pytest.mark.skipif(not SHARED_LOG.is_file(), reason="../shared/logs/postfix-mixed.log missing")
 async def test_real_log_summary_feeds_the_digest_and_alerts_on_compromise_only(
     tmp_path: Path,
 ) -> None:

@@ -14,8 +14,9 @@ import pytest
 
 from bot.cli import main
 from bot.store import Store
+from tests.fixtures.real_log import real_postfix_log
 
-SHARED_LOG = Path(__file__).resolve().parents[3] / "shared" / "logs" / "postfix-mixed.log"
+SHARED_LOG = real_postfix_log()
 TOTAL_KEYS = {
     "received",
     "delivered",

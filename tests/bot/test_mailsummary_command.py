@@ -16,8 +16,9 @@ from bot.commands.base import CommandContext, CommandUsageError, Requester
 from bot.config import Config
 from bot.store import Store
 from handlers.logsummary.timefmt import TimeWindow
+from tests.fixtures.real_log import real_postfix_log
 
-SHARED_LOG = Path(__file__).resolve().parents[3] / "shared" / "logs" / "postfix-mixed.log"
+SHARED_LOG = real_postfix_log()
 # just after the shared log ends (it was written 2026-11-28 21:30–21:41 local time)
 LOG_END = datetime(2026, 11, 28, 22, 0).astimezone()
 

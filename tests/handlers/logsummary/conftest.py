@@ -1,4 +1,4 @@
-"""Fixtures for the log-summary tests: the shared real Postfix log, and a builder for small
+"""Fixtures for the log-summary tests: the real Postfix log in tests/data, and a builder for small
 synthetic Postfix logs (one message at a time, with the lines a real Postfix writes)."""
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-SHARED_LOGS = Path(__file__).resolve().parents[4] / "shared" / "logs"
+from tests.fixtures.real_log import real_postfix_log
 
 
 @pytest.fixture(scope="session")
 def shared_log() -> Path:
-    path = SHARED_LOGS / "postfix-mixed.log"
-    assert path.is_file(), f"{path} is missing: the tests need ../shared/logs beside the checkout"
-    return path
+    """The real Postfix log in tests/data (unpacked)."""
+    return real_postfix_log()
 
 
 @dataclass

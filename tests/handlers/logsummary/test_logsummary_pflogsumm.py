@@ -1,5 +1,5 @@
 """The summary of the shared real Postfix log equals Debian pflogsumm 1.1.5's report on it
-(../shared/logs/postfix-mixed.pflogsumm.txt, from `pflogsumm --detail 10 --smtpd-stats`)."""
+(tests/data/postfix-mixed.pflogsumm.txt, from `pflogsumm --detail 10 --smtpd-stats`)."""
 
 from __future__ import annotations
 
