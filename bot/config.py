@@ -448,13 +448,13 @@ def effective_config_toml(config: Config) -> str:
     """The effective configuration as TOML, secrets masked."""
     lines = [f"# effective configuration (from {config.source}; environment applied)"]
     lines.append(f"# store file: {config.store_path}")
-    lines.append(f"secrets_file = {_toml_value(config.secrets_file)}")
+    lines.append(f"secrets_file = {toml_value(config.secrets_file)}")
     for section_name in _section_names(config):
         lines.append("")
         lines.append(f"[{section_name}]")
         for f in dataclasses.fields(getattr(config, section_name)):
             value = getattr(getattr(config, section_name), f.name)
-            lines.append(f"{f.name} = {_toml_value(value)}")
+            lines.append(f"{f.name} = {toml_value(value)}")
     lines.append("")
     lines.append("# secrets (environment or secrets_file only)")
     for name, value in config.secrets.items():
@@ -462,7 +462,8 @@ def effective_config_toml(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """A Python config value as TOML."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -470,7 +471,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     return repr(value)
