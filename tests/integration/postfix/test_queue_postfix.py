@@ -1,0 +1,136 @@
+"""The queue engine against a real Debian Postfix: mail the test queues itself (a destination that
+defers), read with `postqueue -j`, then hold / release / delete-from-hold through postsuper with
+the queue IDs on stdin, exactly as the sudoers rule in deploy/ allows."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import subprocess
+import time
+
+import pytest
+
+from handlers.queue import (
+    QueueOptions,
+    parse_selection,
+    queue_action,
+    read_queue_sync,
+)
+from tests.integration.postfix.postfix_instance import (
+    PostfixInstance,
+    PostfixUnavailable,
+    availability_problem,
+    remove,
+    start_postfix,
+)
+
+pytestmark = pytest.mark.postfix
+
+SPAMMER = "mallory@lab.test"
+NORMAL = "alice@lab.test"
+
+
+@pytest.fixture(scope="module")
+def postfix() -> PostfixInstance:
+    problem = availability_problem()
+    if problem:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but the Postfix queue suite cannot run: {problem}")
+        pytest.skip(problem)
+    try:
+        instance = start_postfix()
+    except PostfixUnavailable as exc:
+        pytest.fail(str(exc)) if os.environ.get("CI") == "true" else pytest.skip(str(exc))
+    # every destination is a closed port on loopback, so what is accepted stays queued (deferred:
+    # connection refused) and nothing can leave the machine
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with (instance.config_dir / "master.cf").open("a") as master:
+        master.write("smtp      unix  -       -       n       -       -       smtp\n")
+    destination = f"smtp:[127.0.0.1]:{closed}"
+    settings = [f"default_transport = {destination}", f"relay_transport = {destination}"]
+    subprocess.run(["postconf", "-c", str(instance.config_dir), "-e", *settings], check=True)
+    instance.postfix("reload")
+    yield instance
+    remove(instance)
+
+
+def _send(instance: PostfixInstance, sender: str, recipients: list[str], count: int) -> None:
+    host, _, port = instance.target("open").rpartition(":")
+    with smtplib.SMTP(host, int(port), timeout=10) as smtp:
+        for number in range(count):
+            smtp.sendmail(sender, recipients, f"Subject: test {number}\r\n\r\nbody\r\n")
+
+
+def _options(instance: PostfixInstance) -> QueueOptions:
+    return QueueOptions(
+        mta="postfix",
+        postfix_config_dir=str(instance.config_dir),
+        log_paths=(str(instance.root / "maillog"),),
+        timeout=30,
+    )
+
+
+def _settled(instance: PostfixInstance, expected: int, queue: str = "deferred"):
+    deadline = time.monotonic() + 30
+    while True:
+        summary = read_queue_sync(_options(instance))
+        if summary.by_queue.get(queue, {}).get("messages", 0) >= expected:
+            return summary
+        assert time.monotonic() < deadline, f"queue never reached {expected} in {queue}: {summary}"
+        time.sleep(0.2)
+
+
+async def test_read_hold_release_delete(postfix: PostfixInstance) -> None:
+    _send(postfix, SPAMMER, ["a@example.net", "b@example.org"], 5)
+    _send(postfix, NORMAL, ["c@example.net"], 2)
+    summary = _settled(postfix, 7)
+    assert summary.messages == 7 and summary.recipients == 12
+    assert summary.top_senders[0].key == SPAMMER and summary.top_senders[0].messages == 5
+    domains = {r.key: r.messages for r in summary.top_recipient_domains}
+    assert domains == {"example.net": 7, "example.org": 5}
+    assert "Connection refused" in summary.top_delay_reasons[0][0]
+    # tied to the submitting client through the log's smtpd "client=" lines
+    assert summary.origins_known == 7
+    assert summary.top_clients[0].key == "127.0.0.1"
+
+    options = _options(postfix)
+    selection = parse_selection("sender", SPAMMER)
+    dry = await queue_action("hold", selection, options, dry_run=True)
+    assert len(dry.plan.queue_ids) == 5 and dry.output == []
+    assert read_queue_sync(options).by_queue.get("hold") is None  # a dry run touched nothing
+
+    held = await queue_action("hold", selection, options, dry_run=False)
+    assert held.ok, held.error
+    after = read_queue_sync(options)
+    assert after.by_queue["hold"]["messages"] == 5
+    assert after.by_queue["deferred"]["messages"] == 2
+
+    # delete takes only from hold: the normal sender's deferred mail is never a candidate
+    plan = await queue_action("delete", parse_selection("sender", NORMAL), options, dry_run=True)
+    assert plan.plan.queue_ids == [] and plan.plan.elsewhere == 2
+
+    released = await queue_action("release", selection, options, dry_run=False)
+    assert released.ok, released.error
+    assert read_queue_sync(options).by_queue.get("hold") is None
+
+    await queue_action("hold", selection, options, dry_run=False)
+    deleted = await queue_action("delete", selection, options, dry_run=False)
+    assert deleted.ok, deleted.error
+    final = read_queue_sync(options)
+    assert final.messages == 2 and final.by_queue.get("hold") is None
+
+
+async def test_select_by_client_through_the_log(postfix: PostfixInstance) -> None:
+    options = _options(postfix)
+    plan = await queue_action(
+        "hold", parse_selection("client", "127.0.0.0/8"), options, dry_run=True
+    )
+    assert plan.plan.queue_ids  # the mail queued by the test came from 127.0.0.1
+    none = await queue_action(
+        "hold", parse_selection("client", "192.0.2.0/24"), options, dry_run=True
+    )
+    assert none.plan.queue_ids == []
