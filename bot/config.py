@@ -175,6 +175,27 @@ class PolicyConfig:
 
 
 @dataclass
+class QueueConfig:
+    mta: str = setting("postfix", "whose queue /mailqueue reads and acts on: postfix or exim")
+    postfix_config_dir: str = setting(
+        "",
+        "a Postfix config directory for postqueue/postsuper -c (a second instance); "
+        "empty: the default",
+    )
+    exim_path: str = setting("exim", "the exim binary (Debian: exim4 is a link to it)")
+    privilege: list[str] = setting(
+        ["sudo", "-n"],
+        "what runs postsuper/exim as root for hold, release and delete (see "
+        "deploy/sudoers.relaywatch); ignored when relaywatch already runs as root",
+    )
+    timeout: float = setting(120.0, "seconds one queue listing or one postsuper call may take")
+    ids_per_call: int = setting(1000, "queue IDs handed to one postsuper/exim call")
+    max_ids_per_action: int = setting(
+        100000, "the most messages one hold, release or delete may touch"
+    )
+
+
+@dataclass
 class SlackConfig:
     admins: list[str] = field(default_factory=list)
     admin_usergroup: str = ""
@@ -221,6 +242,7 @@ class Config:
     slack: SlackConfig = field(default_factory=SlackConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
     # a KEY=VALUE file holding secrets; must be readable by its owner only
     secrets_file: str = ""
     secrets: Secrets = field(default_factory=Secrets, repr=False)
@@ -421,6 +443,13 @@ def read_secrets_file(path: Path) -> dict[str, str]:
 
 
 def _validate(config: Config) -> None:
+    if config.queue.mta not in ("postfix", "exim"):
+        raise ConfigError(f"queue.mta: expected postfix or exim, got {config.queue.mta!r}")
+    for key in ("ids_per_call", "max_ids_per_action"):
+        if not 1 <= getattr(config.queue, key) <= 1_000_000:
+            raise ConfigError(f"queue.{key}: must be between 1 and 1000000")
+    if not 0 < config.queue.timeout <= 3600:
+        raise ConfigError("queue.timeout: must be between 0 and 3600 seconds")
     if config.relay.tls not in ("auto", "require", "off"):
         raise ConfigError(f"relay.tls: expected auto, require or off, got {config.relay.tls!r}")
     if config.blacklist.concurrency < 1:

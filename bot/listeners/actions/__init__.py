@@ -13,6 +13,9 @@ from bot.slack.services import BotServices, services_of
 
 def register(app: AsyncApp) -> None:
     app.action("rerun")(handle_rerun)
+    # a button that runs a command after Slack's confirmation dialog (queue actions): the same
+    # path as Re-run, so the dispatcher authorizes and audits the person who pressed it
+    app.action("confirm_command")(handle_rerun)
     app.action("show_details")(handle_show_details)
     app.action("acknowledge")(handle_acknowledge)
 

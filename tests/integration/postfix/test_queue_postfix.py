@@ -4,6 +4,7 @@ the queue IDs on stdin, exactly as the sudoers rule in deploy/ allows."""
 
 from __future__ import annotations
 
+import json
 import os
 import smtplib
 import socket
@@ -12,6 +13,10 @@ import time
 
 import pytest
 
+from bot.cli import main
+from bot.config import Config
+from bot.dispatch import Dispatcher, Invocation, parse_command_line
+from bot.store import Store
 from handlers.queue import (
     QueueOptions,
     parse_selection,
@@ -134,3 +139,73 @@ async def test_select_by_client_through_the_log(postfix: PostfixInstance) -> Non
         "hold", parse_selection("client", "192.0.2.0/24"), options, dry_run=True
     )
     assert none.plan.queue_ids == []
+
+
+def _config(instance: PostfixInstance, tmp_path) -> Config:
+    config = Config()
+    config.queue.postfix_config_dir = str(instance.config_dir)
+    config.logs.paths = [str(instance.root / "maillog")]
+    config.store.path = str(tmp_path / "rw.db")
+    config.slack.admins = ["UADMIN"]
+    return config
+
+
+async def _noop(text: str) -> None:
+    return None
+
+
+async def test_mailqueue_chat_dry_run_then_confirm(postfix: PostfixInstance, tmp_path) -> None:
+    _send(postfix, "bulk@lab.test", ["z@example.net"], 3)
+    _settled(postfix, 3)
+    config = _config(postfix, tmp_path)
+    with Store(config.store_path) as store:
+        dispatcher = Dispatcher(config, store)
+        shown = await dispatcher.handle(Invocation("mailqueue", "", "UUSER", "C1"), _noop)
+        assert shown.allowed and "queued messages" in shown.reply.text
+
+        refused = await dispatcher.handle(
+            Invocation("mailqueue", "hold sender bulk@lab.test", "UUSER", "C1"), _noop
+        )
+        assert not refused.allowed and "only admins" in refused.reply.text
+
+        dry = await dispatcher.handle(
+            Invocation("mailqueue", "hold sender bulk@lab.test", "UADMIN", "C1"), _noop
+        )
+        assert "would hold 3 messages" in dry.reply.text
+        (button,) = dry.reply.blocks[-1].elements
+        assert button.action_id == "confirm_command" and button.confirm is not None
+        assert read_queue_sync(_options(postfix)).by_queue.get("hold") is None
+
+        # the confirm button runs its value as a command: re-authorized and audited
+        name, args = parse_command_line(button.value)
+        done = await dispatcher.handle(
+            Invocation(name, args, "UADMIN", "C1", source="button"), _noop
+        )
+        assert "held 3 messages" in done.reply.text
+        assert read_queue_sync(_options(postfix)).by_queue["hold"]["messages"] >= 3
+        audited = [(a.user_id, a.args, a.allowed) for a in store.audit_log()]
+        assert ("UADMIN", "hold sender bulk@lab.test --yes", True) in audited
+        assert ("UUSER", "hold sender bulk@lab.test", False) in audited
+
+
+def test_queue_cli_json_exit_codes_and_delete(postfix: PostfixInstance, tmp_path, capsys) -> None:
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(
+        f'[queue]\npostfix_config_dir = "{postfix.config_dir}"\n'
+        f'[logs]\npaths = ["{postfix.root / "maillog"}"]\n'
+        f'[store]\npath = "{tmp_path / "cli.db"}"\n'
+    )
+    assert main(["--config", str(config_file), "queue", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["messages"] >= 1 and "deferred" in data["by_queue"]
+
+    assert main(["--config", str(config_file), "queue", "delete", "client", "nonsense"]) == 2
+    code = main(["--config", str(config_file), "queue", "delete", "sender", "bulk@lab.test"])
+    out = capsys.readouterr()
+    assert code == 2 and "nothing done" in out.err  # no terminal to ask, no --yes
+    assert (
+        main(["--config", str(config_file), "queue", "delete", "sender", "bulk@lab.test", "--yes"])
+        == 0
+    )
+    assert "deleted 3 messages" in capsys.readouterr().out
+    assert all("bulk@lab.test" != row.key for row in read_queue_sync(_options(postfix)).top_senders)
