@@ -298,6 +298,18 @@ class Dispatcher:
         text = f":white_check_mark: Acknowledged by {who} at {self.store.now()} (alert {alert_id})."
         return DispatchResult(plain_reply(text), True)
 
+    async def delisting(self, inv: Invocation, field: str) -> DispatchResult:
+        """Records that the cause of a listing is fixed, or that removal was requested."""
+        from bot.monitor.delisting import mark_cases
+
+        denial = self.channel_denial(inv) or self.rate_denial(inv)
+        if denial:
+            return self._deny(inv, denial)
+        who = "the shell operator" if inv.source == "shell" else f"<@{inv.user_id}>"
+        reply = mark_cases(self.store, self.config, inv.args, field, who, inv.user_id)
+        self.store.audit(inv.user_id, inv.command, inv.args, True, "", inv.channel_id)
+        return DispatchResult(reply, True)
+
 
 def details_text(record: CheckRecord) -> str:
     """Renders a stored check with `bot.render.<engine>.details_text`, the engine's own format."""

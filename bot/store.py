@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from handlers.delisting import DelistCase
 from handlers.policy.model import Containment, PolicyAlarm
 
 WATCH_KINDS = ("ip", "cidr", "domain", "server")
@@ -125,6 +126,29 @@ MIGRATIONS: list[str] = [
         posted_at TEXT
     );
     CREATE INDEX policy_alarms_unposted ON policy_alarms (posted_at);
+    """,
+    # 3: delisting cases: each listing of a watched subject, followed until the list drops it.
+    """
+    CREATE TABLE delist_cases (
+        id INTEGER PRIMARY KEY,
+        subject TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('listed', 'removed')),
+        first_seen TEXT NOT NULL,
+        codes TEXT NOT NULL DEFAULT '',
+        txt TEXT NOT NULL DEFAULT '',
+        alert_id INTEGER,
+        cause_fixed_by TEXT NOT NULL DEFAULT '',
+        cause_fixed_at TEXT,
+        requested_by TEXT NOT NULL DEFAULT '',
+        requested_at TEXT,
+        removed_at TEXT,
+        next_check_at TEXT,
+        overdue_noted INTEGER NOT NULL DEFAULT 0,
+        relistings INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (subject, zone)
+    );
+    CREATE INDEX delist_cases_due ON delist_cases (state, next_check_at);
     """,
 ]
 
@@ -399,6 +423,10 @@ class Store:
             )
             return cursor.rowcount == 1
 
+    def alert(self, alert_id: int) -> AlertRecord | None:
+        row = self.db.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return AlertRecord(**dict(row)) if row else None
+
     def alerts(self, state: str | None = None) -> list[AlertRecord]:
         query = "SELECT * FROM alerts"
         params: tuple[str, ...] = ()
@@ -649,6 +677,92 @@ class Store:
             )
             return cursor.rowcount == 1
 
+    # -- delisting cases --------------------------------------------------------------------
+
+    def open_delist_case(
+        self, subject: str, zone: str, codes: tuple[str, ...], txt: str, alert_id: int | None
+    ) -> DelistCase | None:
+        """A case for a new listing; None when one exists (a removed one is reopened by
+        save_delist_case, which counts the relisting)."""
+        now = self.now()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO delist_cases (subject, zone, state, first_seen, codes, txt, "
+                "alert_id, next_check_at) VALUES (?, ?, 'listed', ?, ?, ?, ?, ?)",
+                (subject, zone, now, ",".join(codes), txt[:500], alert_id, now),
+            )
+            if cursor.rowcount != 1:
+                return None
+        return self.delist_case(subject, zone)
+
+    def delist_case(self, subject: str, zone: str) -> DelistCase | None:
+        row = self.db.execute(
+            "SELECT * FROM delist_cases WHERE subject = ? AND zone = ?", (subject, zone)
+        ).fetchone()
+        return _delist_case(row) if row else None
+
+    def delist_cases(
+        self, state: str | None = None, subject: str | None = None
+    ) -> list[DelistCase]:
+        query, params = "SELECT * FROM delist_cases WHERE 1 = 1", []
+        if state:
+            query += " AND state = ?"
+            params.append(state)
+        if subject:
+            query += " AND subject = ?"
+            params.append(subject)
+        rows = self.db.execute(query + " ORDER BY first_seen, id", params).fetchall()
+        return [_delist_case(row) for row in rows]
+
+    def due_delist_cases(self, now: datetime) -> list[DelistCase]:
+        rows = self.db.execute(
+            "SELECT * FROM delist_cases WHERE state = 'listed' AND next_check_at IS NOT NULL "
+            "AND next_check_at <= ? ORDER BY next_check_at, id",
+            (iso(now),),
+        ).fetchall()
+        return [_delist_case(row) for row in rows]
+
+    def save_delist_case(self, before: DelistCase, after: DelistCase) -> bool:
+        """Compare-and-set on the fields a step changes: True for exactly one writer."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE delist_cases SET state = ?, removed_at = ?, next_check_at = ?, "
+                "overdue_noted = ?, relistings = ?, cause_fixed_by = ?, cause_fixed_at = ?, "
+                "requested_by = ?, requested_at = ?, alert_id = ? "
+                "WHERE id = ? AND state = ? AND relistings = ? AND overdue_noted = ? "
+                "AND COALESCE(next_check_at, '') = ?",
+                (
+                    after.state,
+                    _iso_or_none(after.removed_at),
+                    _iso_or_none(after.next_check_at),
+                    int(after.overdue_noted),
+                    after.relistings,
+                    after.cause_fixed_by,
+                    _iso_or_none(after.cause_fixed_at),
+                    after.requested_by,
+                    _iso_or_none(after.requested_at),
+                    after.alert_id,
+                    before.id,
+                    before.state,
+                    before.relistings,
+                    int(before.overdue_noted),
+                    _iso_or_none(before.next_check_at) or "",
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def mark_delist_case(self, case_id: int, field: str, user_id: str) -> bool:
+        """Records who fixed the cause / requested removal of an open case, and when."""
+        if field not in ("cause_fixed", "requested"):
+            raise ValueError("field must be cause_fixed or requested")
+        with self.transaction() as db:
+            cursor = db.execute(
+                f"UPDATE delist_cases SET {field}_by = ?, {field}_at = ? "
+                "WHERE id = ? AND state = 'listed'",
+                (user_id, self.now(), case_id),
+            )
+            return cursor.rowcount == 1
+
 
 def _check(row: sqlite3.Row) -> CheckRecord:
     data = dict(row)
@@ -694,6 +808,32 @@ def _alarm(data: dict[str, Any]) -> PolicyAlarm:
         sample_recipients=tuple(data.get("sample_recipients", ())),
         policy_context=data.get("policy_context", ""),
         detail=dict(data.get("detail", {})),
+    )
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return iso(moment) if moment is not None else None
+
+
+def _delist_case(row: sqlite3.Row) -> DelistCase:
+    data = dict(row)
+    return DelistCase(
+        id=data["id"],
+        subject=data["subject"],
+        zone=data["zone"],
+        first_seen=datetime.fromisoformat(data["first_seen"]),
+        state=data["state"],
+        codes=tuple(c for c in data["codes"].split(",") if c),
+        txt=data["txt"],
+        alert_id=data["alert_id"],
+        cause_fixed_by=data["cause_fixed_by"],
+        cause_fixed_at=_moment(data["cause_fixed_at"]),
+        requested_by=data["requested_by"],
+        requested_at=_moment(data["requested_at"]),
+        removed_at=_moment(data["removed_at"]),
+        next_check_at=_moment(data["next_check_at"]),
+        overdue_noted=bool(data["overdue_noted"]),
+        relistings=data["relistings"],
     )
 
 

@@ -21,6 +21,7 @@ from bot.digest.facts import (
 from bot.digest.model import (
     AddressReport,
     AlertNote,
+    DelistingNote,
     Digest,
     Listing,
     MailTotals,
@@ -104,7 +105,36 @@ def build_digest(store: Store, config: Config, now: datetime) -> Digest:
         open_alerts=open_alerts,
         acknowledged=acknowledged,
         timezone=config.schedule.timezone,
+        delisting=_delisting_notes(store, config, now),
     )
+
+
+def _delisting_notes(store: Store, config: Config, now: datetime) -> list[DelistingNote]:
+    from bot.monitor.delisting import removal_policies
+    from handlers.delisting import RemovalPolicy, overdue_at
+
+    cases = store.delist_cases("listed")
+    if not cases:
+        return []
+    policies = removal_policies(config)
+    notes = []
+    for case in cases:
+        policy = policies.get(case.zone, RemovalPolicy())
+        due = overdue_at(case, policy)
+        notes.append(
+            DelistingNote(
+                subject=case.subject,
+                zone=case.zone,
+                listed_hours=round((now - case.first_seen).total_seconds() / 3600, 1),
+                cause_fixed_by=case.cause_fixed_by,
+                requested_by=case.requested_by,
+                requested_at=iso(case.requested_at) if case.requested_at else None,
+                overdue=due is not None and now >= due,
+                removal=policy.removal,
+                relistings=case.relistings,
+            )
+        )
+    return sorted(notes, key=lambda n: -n.listed_hours)
 
 
 def _address_report(

@@ -105,6 +105,21 @@ class AlertNote:
 
 
 @dataclass
+class DelistingNote:
+    """An open delisting case: how long listed, whether removal was asked, whether overdue."""
+
+    subject: str
+    zone: str
+    listed_hours: float
+    cause_fixed_by: str
+    requested_by: str
+    requested_at: str | None
+    overdue: bool
+    removal: str  # the list's removal policy (self-service, request, expires, …)
+    relistings: int
+
+
+@dataclass
 class Digest:
     generated_at: str
     since: str  # the previous digest this one compares with (or 24 h before, for the first)
@@ -118,6 +133,7 @@ class Digest:
     open_alerts: list[AlertNote]
     acknowledged: list[AlertNote]  # acknowledged since the previous digest, or still open
     timezone: str = "UTC"  # the schedule's zone: how the renderers show times to people
+    delisting: list[DelistingNote] = field(default_factory=list)  # open cases, longest first
 
     @property
     def could_not_run(self) -> bool:

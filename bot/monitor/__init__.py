@@ -17,6 +17,7 @@ from bot.checks import CheckOutcome, ProgressCallback
 from bot.config import Config
 from bot.digest.build import mail_subject, staleness_limits
 from bot.monitor.alerts import Alerter, AlertEvent
+from bot.monitor.delisting import CaseKeeper
 from bot.poster import ChatPoster
 from bot.store import CheckRecord, Store, utc_now
 from bot.watchlist import blacklist_targets
@@ -101,6 +102,7 @@ class Monitor:
         self.store = store
         self.runner = runner or engine_runner(config, store, clock)
         self.alerter = Alerter(store, poster, channel) if poster is not None and channel else None
+        self.cases = CaseKeeper(config, store, poster if channel else None, channel, clock=clock)
         self.clock = clock
         # one run per kind at a time in this process: the digest's refresh waits for a monitor
         # run already under way and then finds its results fresh, instead of checking twice
@@ -133,6 +135,13 @@ class Monitor:
         if self.alerter is not None:
             for record in records:
                 report.events.extend(await self._alert(record))
+        if kind == "blacklist":
+            # after the alerts, so a new listing's case links to the alert (and its thread)
+            for record in records:
+                try:
+                    await self.cases.sync(record)
+                except Exception:
+                    log.exception("delisting cases not updated", extra={"subject": record.subject})
         return report
 
     async def refresh_stale(

@@ -27,6 +27,7 @@ from bot.digest.facts import (
 from bot.poster import ChatPoster
 from bot.render.reply import ChatReply, buttons, context, escape, plain_reply, sections
 from bot.store import AlertRecord, CheckRecord, Store, iso
+from handlers.delisting.cases import hours as listed_for
 
 log = logging.getLogger("relaywatch.alerts")
 
@@ -91,15 +92,18 @@ class Alerter:
         if not facts.listings and not unknown:
             text = (
                 f":white_check_mark: `{escape(record.subject)}` is no longer listed on any "
-                f"checked list ({facts.lists_answered} of {facts.lists_total} answered). "
-                "Closing this alert."
+                f"checked list ({facts.lists_answered} of {facts.lists_total} answered)"
+                f"{self._took(removed)}. Closing this alert."
             )
             return await self._follow_up(alert, text, _listing_summary(record.subject, facts), True)
         parts = []
         if added:
             parts.append("now also listed on " + ", ".join(_zone(x) for x in added))
         if removed:
-            parts.append("removed from " + ", ".join(f"{z} ({t})" for t, z in removed))
+            parts.append(
+                "removed from "
+                + ", ".join(f"{z} ({escape(t)}{self._after(t, z)})" for t, z in removed)
+            )
         text = f":arrows_counterclockwise: `{escape(record.subject)}` " + "; ".join(parts) + "."
         if facts.listings:
             text += f" Still listed on {len(facts.listings)}."
@@ -108,6 +112,21 @@ class Alerter:
                 z for _, z in unknown
             )
         return await self._follow_up(alert, text, _listing_summary(record.subject, facts), False)
+
+    def _after(self, target: str, zone: str) -> str:
+        """', after 26 h' when the delisting case knows when the listing was first seen."""
+        case = self.store.delist_case(target, zone)
+        if case is None or case.state != "listed":
+            return ""
+        return f", after {listed_for(self.store.clock() - case.first_seen)}"
+
+    def _took(self, removed: list[tuple[str, str]]) -> str:
+        afters = [self._after(t, z) for t, z in removed]
+        return (
+            f"; removed from {', '.join(z for _, z in removed)}{afters[0]}"
+            if len(removed) == 1 and afters[0]
+            else ""
+        )
 
     # -- relay ------------------------------------------------------------------------------
 
@@ -214,13 +233,18 @@ class Alerter:
     async def _post_opening(
         self, alert: AlertRecord, record: CheckRecord, reply: ChatReply
     ) -> list[AlertEvent]:
-        reply.blocks.append(
-            buttons(
-                ("acknowledge", "Acknowledge", str(alert.id)),
-                ("show_details", "Show details", str(record.id)),
-                ("rerun", "Re-run", _rerun_command(record)),
-            )
-        )
+        specs = [
+            ("acknowledge", "Acknowledge", str(alert.id)),
+            ("show_details", "Show details", str(record.id)),
+            ("rerun", "Re-run", _rerun_command(record)),
+        ]
+        if record.kind == "blacklist":
+            # delisting is followed in this thread: who fixed the cause, who asked for removal
+            specs += [
+                ("delist_cause_fixed", "Cause fixed", record.subject),
+                ("delist_requested", "Delisting requested", record.subject),
+            ]
+        reply.blocks.append(buttons(*specs))
         try:
             ts = await self.poster.post(self.channel, reply)
         except Exception:

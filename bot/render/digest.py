@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.digest.model import AddressReport, Digest, ServerReport, SuspectReport
+from bot.digest.model import AddressReport, DelistingNote, Digest, ServerReport, SuspectReport
 from bot.render.reply import (
     STATUS_EMOJI,
     ChatReply,
@@ -65,6 +65,9 @@ def text(digest: Digest) -> str:
                 else " — not acknowledged"
             )
             lines.append(f"  #{alert.id} {alert.summary}{ack}")
+    if digest.delisting:
+        lines += ["", "Delisting (open cases)"]
+        lines += [f"  {_delisting_line(note)}" for note in digest.delisting]
     closed_acks = [a for a in digest.acknowledged if a.state != "open"]
     if closed_acks:
         lines += ["", "Acknowledged since the last digest"]
@@ -137,6 +140,11 @@ def chat_reply(digest: Digest) -> ChatReply:
                     f"<@{alert.acknowledged_by}> {_when(alert.acknowledged_at, zone)}, now closed"
                 )
         blocks += sections("*Alerts*\n" + "\n".join(alert_lines))
+    if digest.delisting:
+        blocks += sections(
+            "*Delisting*\n"
+            + "\n".join(f"• {escape(_delisting_line(note))}" for note in digest.delisting[:15])
+        )
     blocks.append(buttons(("rerun", "Re-run", "mailhealth")))
     return ChatReply(
         text=f"Mail health digest: {digest.status} — " + "; ".join(digest.reasons),
@@ -321,6 +329,25 @@ def _delta(deltas: dict[str, int] | None, key: str) -> str:
         return ""
     value = deltas[key]
     return f" ({value:+d})"
+
+
+def _delisting_line(note: DelistingNote) -> str:
+    hours = note.listed_hours
+    age = f"{hours:.0f} h" if hours < 72 else f"{hours / 24:.1f} days"
+    parts = [f"{note.subject} on {note.zone}: listed {age}"]
+    if note.requested_by:
+        parts.append("removal requested")
+    elif note.removal in ("self-service", "request"):
+        parts.append("removal not requested yet")
+    elif note.removal == "expires":
+        parts.append("expires by itself once the cause stops")
+    if note.cause_fixed_by:
+        parts.append("cause fixed")
+    if note.overdue:
+        parts.append("OVERDUE")
+    if note.relistings:
+        parts.append(f"relisted {note.relistings}×")
+    return ", ".join(parts)
 
 
 def _when(stamp: str | None, zone: str = "UTC") -> str:

@@ -137,6 +137,10 @@ class ScheduledJobs:
     async def logsummary(self) -> MonitorReport:
         return await self.monitor.run("mailsummary")
 
+    async def delisting(self) -> None:
+        """Re-asks each list about its listings that are due (30 min at first, then 6 h)."""
+        await self.monitor.cases.recheck_due()
+
 
 def first_run_time(
     store: Store, config: Config, kind: str, every: timedelta, now: datetime
@@ -241,6 +245,16 @@ def start_for(
             next_run_time=first_run_time(store, config, kind, every, now),
             # a run delayed by a busy loop still runs, once, rather than being dropped
             misfire_grace_time=int(every.total_seconds()),
+            **common,
+        )
+    if config.schedule.blacklist_every_minutes > 0:
+        # cheap when nothing is due: one indexed query; each due case asks one list one name
+        scheduler.add_job(
+            jobs.delisting,
+            IntervalTrigger(minutes=5, timezone=zone),
+            id="delisting",
+            name="delisting rechecks",
+            misfire_grace_time=300,
             **common,
         )
     scheduler.start()

@@ -19,6 +19,12 @@ SEVERITY_RANK = {"major": 0, "minor": 1, "policy": 2}
 ACCESS = ("open", "own-resolver", "registered-resolver", "own-resolver-or-key")
 
 
+# self-service: a form the listed party submits and the list removes at once; request: a form or
+# e-mail the operator reviews; expires: removed by itself once the cause stops; none: not a
+# listing one asks to be removed from (bogons, Tor exits); unknown: not documented here
+REMOVAL_KINDS = ("self-service", "request", "expires", "none", "unknown")
+
+
 class CatalogError(ValueError):
     """A catalog entry (built in or from the config) that cannot be used; names the zone and key."""
 
@@ -47,6 +53,11 @@ class DnsblList:
     blocked: dict[str, str] = field(default_factory=dict)
     test_listed: str | None = None  # None: the RFC 5782 point for the kind; "": skip
     test_unlisted: str | None = None
+    # how a listing goes away (see REMOVAL_KINDS); expires_hours: the list's own expiry once the
+    # cause stops (0: not documented); paid_express: the operator sells faster removal
+    removal: str = "unknown"
+    expires_hours: int = 0
+    paid_express: bool = False
     source: str = "catalog"  # "catalog" or "config"
 
     @property
@@ -124,6 +135,9 @@ def parse_entry(entry: dict[str, Any], where: str, source: str = "catalog") -> D
         "blocked",
         "test_listed",
         "test_unlisted",
+        "removal",
+        "expires_hours",
+        "paid_express",
     }
     zone = str(entry.get("zone", "")).strip().lower().rstrip(".")
     label = f"{where}: {zone or '<no zone>'}"
@@ -145,6 +159,12 @@ def parse_entry(entry: dict[str, Any], where: str, source: str = "catalog") -> D
     access = entry.get("access", "open")
     if access not in ACCESS:
         raise CatalogError(f"{label}: access must be one of {', '.join(ACCESS)}")
+    removal = entry.get("removal", "unknown")
+    if removal not in REMOVAL_KINDS:
+        raise CatalogError(f"{label}: removal must be one of {', '.join(REMOVAL_KINDS)}")
+    expires_hours = entry.get("expires_hours", 0)
+    if isinstance(expires_hours, bool) or not isinstance(expires_hours, int) or expires_hours < 0:
+        raise CatalogError(f"{label}: expires_hours must be a whole number of hours")
     codes: dict[str, CodeMeaning] = {}
     for code, spec in (entry.get("codes") or {}).items():
         _check_code(code, label)
@@ -176,6 +196,9 @@ def parse_entry(entry: dict[str, Any], where: str, source: str = "catalog") -> D
         blocked=blocked,
         test_listed=entry.get("test_listed"),
         test_unlisted=entry.get("test_unlisted"),
+        removal=removal,
+        expires_hours=expires_hours,
+        paid_express=bool(entry.get("paid_express", False)),
         source=source,
     )
 

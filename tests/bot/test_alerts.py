@@ -103,8 +103,12 @@ async def test_listing_alerts_once_then_follows_up_in_its_thread(
     clock.advance(hours=1)  # listed again later: that is a new change, a new alert
     runner.set("blacklist", IP, blacklist_data(IP, ["zen.spamhaus.org"]))
     await monitor.run("blacklist")
-    assert poster.posts[-1].thread_ts is None
+    reopening, relisted = poster.posts[-2:]
+    assert reopening.thread_ts is None
     assert len(store.alerts()) == 2
+    # the delisting case tells the new thread that this is a relisting, and how soon it came
+    assert relisted.thread_ts == reopening.ts
+    assert "listed on zen.spamhaus.org again, 1 h after it was removed" in relisted.reply.text
 
 
 async def test_a_failed_check_changes_no_alert(store: Store, clock: Clock) -> None:

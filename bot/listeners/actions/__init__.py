@@ -18,6 +18,8 @@ def register(app: AsyncApp) -> None:
     app.action("confirm_command")(handle_rerun)
     app.action("show_details")(handle_show_details)
     app.action("acknowledge")(handle_acknowledge)
+    app.action("delist_cause_fixed")(handle_cause_fixed)
+    app.action("delist_requested")(handle_delisting_requested)
 
 
 def _where(body: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -71,6 +73,26 @@ async def handle_acknowledge(ack: AsyncAck, body: dict[str, Any], context: Any) 
     services = services_of(context)
     inv = _invocation(body, "acknowledge", _value(body))
     services.work.spawn(_acknowledge(services, inv, body), name=f"ack {inv.args}")
+
+
+async def handle_cause_fixed(ack: AsyncAck, body: dict[str, Any], context: Any) -> None:
+    await ack()
+    await _record_delisting(services_of(context), body, "cause_fixed")
+
+
+async def handle_delisting_requested(ack: AsyncAck, body: dict[str, Any], context: Any) -> None:
+    await ack()
+    await _record_delisting(services_of(context), body, "requested")
+
+
+async def _record_delisting(services: BotServices, body: dict[str, Any], field: str) -> None:
+    inv = _invocation(body, f"delisting_{field}", _value(body))
+
+    async def record() -> None:
+        result = await services.dispatcher.delisting(inv, field)
+        await _in_thread(services, inv, body, result.reply)
+
+    services.work.spawn(record(), name=f"delisting {field} {inv.args}")
 
 
 async def _details(services: BotServices, inv: Invocation, body: dict[str, Any]) -> None:
