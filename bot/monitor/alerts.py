@@ -10,6 +10,7 @@ not know more than before.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -184,6 +185,30 @@ class Alerter:
                 return max(last, datetime.fromisoformat(earlier.finished_at))
         return last
 
+    # -- alerts that are not about a stored check (live policy alarms) ----------------------
+
+    async def on_event(
+        self,
+        key: str,
+        kind: str,
+        summary: str,
+        opening: Callable[[AlertRecord], ChatReply],
+        follow_up: str,
+    ) -> list[AlertEvent]:
+        """Opens the alert for `key`, or follows up in its thread when it is already open.
+
+        `opening` builds the first message once the alert exists (its buttons carry the id).
+        """
+        alert = self.store.open_alert(key)
+        if alert is None:
+            alert = self.store.create_alert(key, kind, summary, channel=self.channel)
+            if alert is None:  # another process opened it a moment ago; it posts the message
+                return []
+            return await self._post_message(alert, opening(alert))
+        if not alert.thread_ts:
+            return await self._post_message(alert, opening(alert))
+        return await self._follow_up(alert, follow_up, summary, False)
+
     # -- posting ----------------------------------------------------------------------------
 
     def _reported(self, alert: AlertRecord, record: CheckRecord) -> CheckRecord | None:
@@ -221,6 +246,9 @@ class Alerter:
                 ("rerun", "Re-run", _rerun_command(record)),
             )
         )
+        return await self._post_message(alert, reply)
+
+    async def _post_message(self, alert: AlertRecord, reply: ChatReply) -> list[AlertEvent]:
         try:
             ts = await self.poster.post(self.channel, reply)
         except Exception:
