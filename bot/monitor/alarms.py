@@ -62,7 +62,7 @@ class AlarmPoster:
     ) -> None:
         self.config = config
         self.store = store
-        self.alerter = Alerter(store, poster, channel)
+        self.alerter = Alerter(store, poster, channel, config.policy.throttle_rate)
         self.poster = poster
         self.clock = clock
         self.interval = interval

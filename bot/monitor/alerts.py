@@ -26,6 +26,7 @@ from bot.digest.facts import (
     suspect_facts,
 )
 from bot.poster import ChatPoster
+from bot.render.containment import suspect_buttons
 from bot.render.reply import ChatReply, buttons, context, escape, plain_reply, sections
 from bot.store import AlertRecord, CheckRecord, Store, iso
 
@@ -59,10 +60,13 @@ def suspect_key(suspect: SuspectFact) -> str:
 class Alerter:
     """Posts alerts and their follow-ups to one channel through any ChatPoster."""
 
-    def __init__(self, store: Store, poster: ChatPoster, channel: str) -> None:
+    def __init__(
+        self, store: Store, poster: ChatPoster, channel: str, throttle_rate: str = "20/h"
+    ) -> None:
         self.store = store
         self.poster = poster
         self.channel = channel
+        self.throttle_rate = throttle_rate  # what a suspect alert's Throttle button sets
 
     # -- blocklists -------------------------------------------------------------------------
 
@@ -156,9 +160,11 @@ class Alerter:
         for key, suspect in current.items():
             alert = self.store.open_alert(key)
             if alert is None:
-                events += await self._open(key, "suspect", record, _suspect_opening(suspect))
+                opening = _suspect_opening(suspect, self.throttle_rate)
+                events += await self._open(key, "suspect", record, opening)
             elif not alert.thread_ts:
-                events += await self._repost(alert, record, _suspect_opening(suspect))
+                opening = _suspect_opening(suspect, self.throttle_rate)
+                events += await self._repost(alert, record, opening)
         for alert in self.store.alerts("open"):
             if alert.kind != "suspect" or alert.subject_key in current:
                 continue
@@ -362,7 +368,7 @@ def _relay_opening(record: CheckRecord, verdict: str) -> tuple[str, ChatReply]:
     return f"{record.subject} relay verdict {verdict}", reply
 
 
-def _suspect_opening(suspect: SuspectFact) -> tuple[str, ChatReply]:
+def _suspect_opening(suspect: SuspectFact, throttle_rate: str) -> tuple[str, ChatReply]:
     head = (
         f":rotating_light: possible compromise: `{escape(suspect.subject)}` "
         f"({escape(suspect.kind)}, score {suspect.score:g})"
@@ -384,6 +390,14 @@ def _suspect_opening(suspect: SuspectFact) -> tuple[str, ChatReply]:
         ],
         thread=thread,
     )
+    contain = suspect_buttons(
+        suspect.subject_type,
+        suspect.subject,
+        f"from log summary: {suspect.kind} (score {suspect.score:g})",
+        throttle_rate,
+    )
+    if contain is not None:
+        reply.blocks.append(contain)
     return f"{suspect.subject} suspected ({suspect.kind})", reply
 
 

@@ -41,6 +41,7 @@ NOT_DONE = (
 )
 NOT_DONE_TEXT = re.sub(r"\*", "", NOT_DONE)
 
+_BRACKETED = re.compile(r"\[([0-9A-Fa-f:.]+)\]$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 # action_id of the containment buttons; the value is the /contain arguments they run
@@ -217,6 +218,30 @@ def contain_buttons(
             )
         )
     return ActionsBlock(elements=elements)
+
+
+# a log-summary suspect's subject_type → the containment subject kind (local senders are not
+# containable at smtpd: their mail arrives through sendmail/pickup)
+SUSPECT_KINDS = {"account": "account", "client": "host"}
+
+
+def suspect_buttons(
+    subject_type: str, subject: str, reason: str, throttle_rate: str, alert_id: int | None = None
+) -> ActionsBlock | None:
+    """The containment buttons for a log-summary suspect, or None when it cannot be contained."""
+    from handlers.policy.containment import ContainmentError, parse_subject
+
+    kind = SUSPECT_KINDS.get(subject_type)
+    if kind is None:
+        return None
+    bracketed = _BRACKETED.search(subject)  # a client as Postfix logs it: name[192.0.2.7]
+    if kind == "host" and bracketed:
+        subject = bracketed.group(1)
+    try:
+        parsed = parse_subject(kind, subject)
+    except ContainmentError:
+        return None
+    return contain_buttons(parsed.kind, parsed.value, reason, throttle_rate, alert_id)
 
 
 # -- terminal and JSON ----------------------------------------------------------------------------
