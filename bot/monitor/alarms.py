@@ -18,14 +18,14 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.config import Config
-from bot.containment import contain, limits_of
+from bot.containment import active_for, contain, limits_of
 from bot.monitor.alerts import Alerter, AlertEvent
 from bot.poster import ChatPoster
 from bot.render.containment import chat_reply
 from bot.render.policy_alarm import alarm_reply, containable, follow_up_text, summary
 from bot.render.reply import ChatReply, escape, sections
 from bot.store import AlertRecord, Store, utc_now
-from handlers.policy.containment import ContainmentError, ContainRequest, parse_request
+from handlers.policy.containment import ContainmentError, ContainRequest, Subject, parse_request
 from handlers.policy.model import PolicyAlarm
 
 log = logging.getLogger("relaywatch.alarms")
@@ -40,14 +40,18 @@ class Claimed:
     alarm: PolicyAlarm
 
 
-def claim_unposted(path: Path, clock: Callable[[], datetime], limit: int = 100) -> list[Claimed]:
+def claim_unposted(path: Path, clock: Callable[[], datetime]) -> list[Claimed]:
     """Runs in a worker thread: its own connection, closed before it returns."""
     with Store(path, clock=clock) as store:
-        claimed = []
-        for alarm_id, alarm in store.unposted_policy_alarms(limit):
-            if store.claim_policy_alarm(alarm_id):
-                claimed.append(Claimed(alarm_id, alarm))
-        return claimed
+        return claim_from(store)
+
+
+def claim_from(store: Store, limit: int = 100) -> list[Claimed]:
+    claimed = []
+    for alarm_id, alarm in store.unposted_policy_alarms(limit):
+        if store.claim_policy_alarm(alarm_id):  # compare-and-set: one poster wins
+            claimed.append(Claimed(alarm_id, alarm))
+    return claimed
 
 
 class AlarmPoster:
@@ -77,7 +81,10 @@ class AlarmPoster:
             await asyncio.sleep(self.interval)
 
     async def poll_once(self) -> list[AlertEvent]:
-        claimed = await asyncio.to_thread(claim_unposted, self.store.path, self.store.clock)
+        if str(self.store.path) == ":memory:":  # a private database: no other connection sees it
+            claimed = claim_from(self.store)
+        else:
+            claimed = await asyncio.to_thread(claim_unposted, self.store.path, self.store.clock)
         events: list[AlertEvent] = []
         for item in claimed:
             events += await self.post(item.alarm)
@@ -101,6 +108,9 @@ class AlarmPoster:
         action = self.config.policy.auto_action.get(alarm.rule)
         subject = containable(alarm)
         if not action or subject is None:
+            return
+        if active_for(self.store, Subject(*subject)):
+            # an admin decided already; an automatic entry must never replace their decision
             return
         words = [action, *subject]
         if action == "throttle":

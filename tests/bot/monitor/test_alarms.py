@@ -198,3 +198,22 @@ async def test_two_posters_on_one_store_post_each_alarm_once(bot: SlackBot, tmp_
         assert len(bot.slack.of("chat.postMessage")) == 5
     finally:
         second_store.close()
+
+
+async def test_auto_action_never_replaces_an_admins_entry(bot: SlackBot) -> None:
+    from datetime import timedelta
+
+    bot.services.config.policy.auto_action = {"account_messages_per_minute": "hold"}
+    bot.store.add_containment(
+        "account",
+        "carol@example.com",
+        "block",
+        expires_at=datetime.now(UTC) + timedelta(hours=2),
+        set_by=ADMIN,
+    )
+    bot.store.record_policy_alarm(alarm())
+    await posted_alert(bot)
+    with pytest.raises(AssertionError):  # an automatic action would post in the thread
+        await bot.slack.wait_for("chat.postMessage", count=2, within=1)
+    (entry,) = bot.store.active_containments()
+    assert (entry.action, entry.set_by) == ("block", ADMIN)
