@@ -196,7 +196,7 @@ def contain_buttons(
             style="danger" if verb == "block" else None,
             confirm=ConfirmObject(
                 title=f"{text}?"[:100],
-                text=f"{what} for {subject[:150]} (default expiry; audited).",
+                text=f"{what} for `{escape(subject[:150])}` (default expiry; audited).",
                 confirm="Yes, do it",
                 deny="Cancel",
             ),

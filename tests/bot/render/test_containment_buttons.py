@@ -61,3 +61,12 @@ async def test_suspect_alert_has_the_buttons(tmp_path) -> None:
         values = contain_values(opening.reply.blocks)
         assert [v.split(" ", 1)[0] for v in values] == ["block", "hold", "throttle"]
         assert all("bob@example.com" in v for v in values)
+
+
+def test_confirm_dialog_text_is_escaped() -> None:
+    from bot.render.containment import contain_buttons
+
+    block = contain_buttons("account", "a&b@example.com", "x", "20/h", 7).to_dict()
+    texts = [e["confirm"]["text"]["text"] for e in block["elements"]]
+    assert all("a&amp;b@example.com" in t for t in texts[:3])
+    assert [e["action_id"] for e in block["elements"]][-1] == "contain_dismiss"
