@@ -79,6 +79,9 @@ def test_release_and_list() -> None:
     release = parse_request("release host 10.1.2.0/24".split(), LIMITS)
     assert isinstance(release, ReleaseRequest)
     assert release.subject.value == "10.1.2.0/24"
+    guessed = parse_request(["release", "Carol@example.com"], LIMITS)
+    assert isinstance(guessed, ReleaseRequest)
+    assert (guessed.subject.kind, guessed.subject.value) == ("account", "carol@example.com")
     assert parse_request(["list"], LIMITS) == ListRequest(False)
     assert parse_request(["list", "--all"], LIMITS) == ListRequest(True)
     with pytest.raises(ContainmentError):
