@@ -172,6 +172,9 @@ class PolicyConfig:
         "optional automatic containment per alarm rule, e.g. "
         '{ account_messages_per_minute = "hold" }; empty: alerts only',
     )
+    throttle_rate: str = setting(
+        "20/h", "the rate an alert's Throttle button sets (messages per hour, e.g. '20/h')"
+    )
 
 
 @dataclass
@@ -471,6 +474,39 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"schedule.timezone: unknown time zone {config.schedule.timezone!r}"
         ) from None
+    _validate_containment(config.policy)
+
+
+def _validate_containment(policy: PolicyConfig) -> None:
+    """The [policy] keys the containment commands read: durations, the button rate, auto actions."""
+    from handlers.policy.containment import ContainmentError, parse_duration, parse_rate
+    from handlers.policy.model import CONTAINMENT_ACTIONS
+
+    spans = {}
+    for key in ("default_expiry", "max_expiry", "remind_before"):
+        try:
+            spans[key] = parse_duration(getattr(policy, key))
+        except ContainmentError as exc:
+            raise ConfigError(f"policy.{key}: {exc}") from None
+    if spans["default_expiry"] > spans["max_expiry"]:
+        raise ConfigError("policy.default_expiry: longer than policy.max_expiry")
+    try:
+        parse_rate(policy.throttle_rate)
+    except ContainmentError as exc:
+        raise ConfigError(f"policy.throttle_rate: {exc}") from None
+    # alarm rules are named after their threshold keys (account_messages_per_minute, ...)
+    rules = {f.name for f in dataclasses.fields(policy) if f.type in (int, "int")}
+    for rule, action in policy.auto_action.items():
+        if rule not in rules:
+            raise ConfigError(
+                f"policy.auto_action.{rule}: not an alarm rule; "
+                f"use one of {', '.join(sorted(rules))}"
+            )
+        if action not in CONTAINMENT_ACTIONS:
+            raise ConfigError(
+                f"policy.auto_action.{rule}: expected one of {', '.join(CONTAINMENT_ACTIONS)}, "
+                f"got {action!r}"
+            )
 
 
 def effective_config_toml(config: Config) -> str:

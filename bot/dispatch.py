@@ -49,6 +49,7 @@ class Invocation:
     channel_id: str
     channel_name: str = ""
     source: str = "slack"  # slack | mention | button | shell
+    thread_ts: str = ""  # the thread it was typed or pressed in ("" at the channel's top level)
 
     @property
     def line(self) -> str:
@@ -222,6 +223,7 @@ class Dispatcher:
             store=self.store,
             requester=await self.requester(inv),
             progress=progress,
+            thread_ts=inv.thread_ts,
         )
         try:
             reply = await module.run(ctx, inv.args)

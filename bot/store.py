@@ -587,6 +587,23 @@ class Store:
             )
             return cursor.rowcount == 1
 
+    def lapsed_containments(self, since: datetime) -> list[Containment]:
+        """Entries that ran out (not released) after `since` whose lapse nobody has posted yet."""
+        rows = self.db.execute(
+            "SELECT * FROM containment WHERE released_at IS NULL AND expires_at <= ? "
+            "AND expires_at > ? AND reminded < 2 ORDER BY id",
+            (self.now(), iso(since)),
+        ).fetchall()
+        return [_containment(row) for row in rows]
+
+    def mark_containment_lapse_noted(self, entry_id: int) -> bool:
+        """Compare-and-set (reminded becomes 2): True for one caller only, which posts the note."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE containment SET reminded = 2 WHERE id = ? AND reminded < 2", (entry_id,)
+            )
+            return cursor.rowcount == 1
+
     def containment_revision(self) -> int:
         """Bumped by every change; a policy service rereads the entries only when it moved."""
         row = self.db.execute("SELECT revision FROM containment_revision WHERE id = 1").fetchone()

@@ -1,4 +1,5 @@
-"""Chat commands: transport-neutral handlers for /relaycheck, /blacklist, /mailsummary, /mailhealth.
+"""Chat commands: transport-neutral handlers for /relaycheck, /blacklist, /mailsummary, /mailhealth,
+/contain.
 
 Each module here exposes NAME, USAGE, SUMMARY and `async def run(ctx, text) -> ChatReply`; the Slack
 listeners and the shell adapter find them with `chat_commands()` and deliver what they return.

@@ -40,6 +40,8 @@ class CommandContext:
     # updates the "checking…" message; the adapter throttles it, so call as often as is useful
     progress: Callable[[str], Awaitable[None]]
     clock: Callable[[], datetime] = utc_now
+    # the thread the command came from (a mention or a button in an alert's thread), if any
+    thread_ts: str = ""
 
     def watch_covers(self, target: str) -> bool:
         """True when `target` (an IP, a name, or host[:port]) is on, or inside, the watch list."""

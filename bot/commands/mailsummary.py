@@ -58,4 +58,9 @@ async def run(ctx: CommandContext, text: str) -> ChatReply:
     except TimeSpecError as exc:
         raise CommandUsageError(str(exc)) from None
     check_id = ctx.store.record_check(outcome.kind, outcome.subject, outcome.status, outcome.data)
-    return chat_reply(outcome, rerun=text.strip(), check_id=check_id)
+    return chat_reply(
+        outcome,
+        rerun=text.strip(),
+        check_id=check_id,
+        throttle_rate=ctx.config.policy.throttle_rate,
+    )

@@ -73,6 +73,7 @@ class SuspectFact:
     evidence: tuple[str, ...]
     kinds: tuple[str, ...] = ()  # every finding, strongest first (kind is the first)
     action: str = ""  # the engine's suggested next step
+    subject_type: str = ""  # account | client | local_sender (what the subject names)
 
     @property
     def key(self) -> str:
@@ -202,6 +203,7 @@ def suspect_facts(record: CheckRecord) -> list[SuspectFact]:
                 evidence=tuple(str(e) for e in item.get("evidence") or []),
                 kinds=tuple(str(k) for k in item.get("kinds") or []),
                 action=str(item.get("action") or ""),
+                subject_type=str(item.get("subject_type") or ""),
             )
         )
     found.sort(key=lambda s: (-s.score, s.kind, s.subject))

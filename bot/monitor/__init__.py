@@ -101,7 +101,11 @@ class Monitor:
         self.config = config
         self.store = store
         self.runner = runner or engine_runner(config, store, clock)
-        self.alerter = Alerter(store, poster, channel) if poster is not None and channel else None
+        self.alerter = (
+            Alerter(store, poster, channel, config.policy.throttle_rate)
+            if poster is not None and channel
+            else None
+        )
         self.cases = CaseKeeper(config, store, poster if channel else None, channel, clock=clock)
         self.clock = clock
         # one run per kind at a time in this process: the digest's refresh waits for a monitor

@@ -10,6 +10,7 @@ not know more than before.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -25,6 +26,7 @@ from bot.digest.facts import (
     suspect_facts,
 )
 from bot.poster import ChatPoster
+from bot.render.containment import suspect_buttons
 from bot.render.reply import ChatReply, buttons, context, escape, plain_reply, sections
 from bot.store import AlertRecord, CheckRecord, Store, iso
 from handlers.delisting.cases import hours as listed_for
@@ -59,10 +61,13 @@ def suspect_key(suspect: SuspectFact) -> str:
 class Alerter:
     """Posts alerts and their follow-ups to one channel through any ChatPoster."""
 
-    def __init__(self, store: Store, poster: ChatPoster, channel: str) -> None:
+    def __init__(
+        self, store: Store, poster: ChatPoster, channel: str, throttle_rate: str = "20/h"
+    ) -> None:
         self.store = store
         self.poster = poster
         self.channel = channel
+        self.throttle_rate = throttle_rate  # what a suspect alert's Throttle button sets
 
     # -- blocklists -------------------------------------------------------------------------
 
@@ -174,9 +179,11 @@ class Alerter:
         for key, suspect in current.items():
             alert = self.store.open_alert(key)
             if alert is None:
-                events += await self._open(key, "suspect", record, _suspect_opening(suspect))
+                opening = _suspect_opening(suspect, self.throttle_rate)
+                events += await self._open(key, "suspect", record, opening)
             elif not alert.thread_ts:
-                events += await self._repost(alert, record, _suspect_opening(suspect))
+                opening = _suspect_opening(suspect, self.throttle_rate)
+                events += await self._repost(alert, record, opening)
         for alert in self.store.alerts("open"):
             if alert.kind != "suspect" or alert.subject_key in current:
                 continue
@@ -202,6 +209,30 @@ class Alerter:
             if any(suspect_key(s) == alert.subject_key for s in suspect_facts(earlier)):
                 return max(last, datetime.fromisoformat(earlier.finished_at))
         return last
+
+    # -- alerts that are not about a stored check (live policy alarms) ----------------------
+
+    async def on_event(
+        self,
+        key: str,
+        kind: str,
+        summary: str,
+        opening: Callable[[AlertRecord], ChatReply],
+        follow_up: str,
+    ) -> list[AlertEvent]:
+        """Opens the alert for `key`, or follows up in its thread when it is already open.
+
+        `opening` builds the first message once the alert exists (its buttons carry the id).
+        """
+        alert = self.store.open_alert(key)
+        if alert is None:
+            alert = self.store.create_alert(key, kind, summary, channel=self.channel)
+            if alert is None:  # another process opened it a moment ago; it posts the message
+                return []
+            return await self._post_message(alert, opening(alert))
+        if not alert.thread_ts:
+            return await self._post_message(alert, opening(alert))
+        return await self._follow_up(alert, follow_up, summary, False)
 
     # -- posting ----------------------------------------------------------------------------
 
@@ -245,6 +276,9 @@ class Alerter:
                 ("delist_requested", "Delisting requested", record.subject),
             ]
         reply.blocks.append(buttons(*specs))
+        return await self._post_message(alert, reply)
+
+    async def _post_message(self, alert: AlertRecord, reply: ChatReply) -> list[AlertEvent]:
         try:
             ts = await self.poster.post(self.channel, reply)
         except Exception:
@@ -358,7 +392,7 @@ def _relay_opening(record: CheckRecord, verdict: str) -> tuple[str, ChatReply]:
     return f"{record.subject} relay verdict {verdict}", reply
 
 
-def _suspect_opening(suspect: SuspectFact) -> tuple[str, ChatReply]:
+def _suspect_opening(suspect: SuspectFact, throttle_rate: str) -> tuple[str, ChatReply]:
     head = (
         f":rotating_light: possible compromise: `{escape(suspect.subject)}` "
         f"({escape(suspect.kind)}, score {suspect.score:g})"
@@ -380,6 +414,14 @@ def _suspect_opening(suspect: SuspectFact) -> tuple[str, ChatReply]:
         ],
         thread=thread,
     )
+    contain = suspect_buttons(
+        suspect.subject_type,
+        suspect.subject,
+        f"from log summary: {suspect.kind} (score {suspect.score:g})",
+        throttle_rate,
+    )
+    if contain is not None:
+        reply.blocks.append(contain)
     return f"{suspect.subject} suspected ({suspect.kind})", reply
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.checks import CheckOutcome
+from bot.render.containment import suspect_buttons
 from bot.render.reply import (
     STATUS_EMOJI,
     ChatReply,
@@ -163,10 +164,13 @@ def headline(data: dict[str, Any]) -> str:
 
 
 def chat_reply(
-    outcome: CheckOutcome, rerun: str | None = None, check_id: int | None = None
+    outcome: CheckOutcome,
+    rerun: str | None = None,
+    check_id: int | None = None,
+    throttle_rate: str = "20/h",
 ) -> ChatReply:
-    """Headline totals and the top suspects; each suspect's evidence as a thread reply; the full
-    report as a thread reply (a file when long)."""
+    """Headline totals and the top suspects (a compromise with its containment buttons); each
+    suspect's evidence as a thread reply; the full report as a thread reply (a file when long)."""
     data = outcome.data
     window = data.get("subject", outcome.subject)
     if outcome.status == "failed":
@@ -195,6 +199,9 @@ def chat_reply(
     for item in suspects[:CHAT_SUSPECTS]:
         blocks.append(divider())
         blocks.extend(sections(_suspect_markdown(item)))
+        contain = _contain_buttons(item, throttle_rate)
+        if contain is not None:
+            blocks.append(contain)
         fallback.append(_suspect_line(item))
         thread.append(_evidence_reply(item))
     if count > CHAT_SUSPECTS:
@@ -240,6 +247,16 @@ def _suspect_markdown(item: dict[str, Any]) -> str:
     if item.get("action"):
         lines.append(f"_Next:_ {escape(item['action'])}")
     return "\n".join(lines)
+
+
+def _contain_buttons(item: dict[str, Any], throttle_rate: str) -> Any:
+    """Block / Hold / Throttle for a suspected compromise (not for attackers: nothing got in)."""
+    if item.get("kind") in ATTACK_KINDS:
+        return None
+    reason = f"from log summary: {KIND_LABELS.get(item.get('kind', ''), item.get('kind', ''))}"
+    return suspect_buttons(
+        str(item.get("subject_type") or ""), str(item.get("subject") or ""), reason, throttle_rate
+    )
 
 
 def _evidence_reply(item: dict[str, Any]) -> ChatReply:

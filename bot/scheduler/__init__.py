@@ -8,11 +8,12 @@ store's UNIQUE claim on the scheduled time decides who sends. Every job body is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,8 +25,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.config import Config
 from bot.digest import build_digest
 from bot.monitor import CHECK_KINDS, CheckRunner, Monitor, MonitorReport, watched_subjects
+from bot.monitor.alarms import AlarmPoster
 from bot.poster import ChatPoster
 from bot.render import digest as render_digest
+from bot.scheduler.expiry import CHECK_EVERY, ContainmentExpiry
 from bot.store import DigestRun, Store, iso, utc_now
 
 log = logging.getLogger("relaywatch.scheduler")
@@ -166,12 +169,15 @@ def first_run_time(
 class SchedulerHandle:
     scheduler: AsyncIOScheduler
     jobs: ScheduledJobs
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # the policy alarm poster
 
     def next_digest_time(self) -> datetime | None:
         job = self.scheduler.get_job("digest")
         return job.next_run_time if job is not None else None
 
     def shutdown(self) -> None:
+        for task in self.tasks:
+            task.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
@@ -192,25 +198,37 @@ def start_for(
     will do (it prints). With no channel at all, checks still run and are recorded, but digests and
     alerts are not posted (logged as a warning once).
     """
-    import asyncio
-
     loop = asyncio.get_running_loop()
     target = channel if channel is not None else config.slack.digest_channel
     jobs = ScheduledJobs(poster, config, store, target, clock, runner, claimed_by)
     zone = ZoneInfo(config.schedule.timezone)
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=zone)
     handle = SchedulerHandle(scheduler, jobs)
+    now = clock()
+    common = {"coalesce": True, "max_instances": 1, "replace_existing": True}
+    if target:
+        # live policy alarms come from the policy service, not from the schedule: always posted
+        alarms = AlarmPoster(config, store, poster, target, clock)
+        handle.tasks.append(asyncio.create_task(alarms.run(), name="policy alarm poster"))
     if not config.schedule.enabled:
-        log.info("schedule.enabled is false: no digest, no monitor runs")
+        log.info("schedule.enabled is false: no digest, no monitor runs, no expiry reminders")
         return handle
     if not target:
         log.warning(
             "slack.digest_channel is not set: checks run and are recorded, "
             "but digests and alerts are not posted"
         )
-    now = clock()
-    common = {"coalesce": True, "max_instances": 1, "replace_existing": True}
     if target:
+        expiry = ContainmentExpiry(config, store, poster, target, clock)
+        scheduler.add_job(
+            expiry.run_once,
+            IntervalTrigger(seconds=CHECK_EVERY.total_seconds(), timezone=zone),
+            id="containment-expiry",
+            name="containment reminders and lapse notes",
+            next_run_time=now,
+            misfire_grace_time=int(CHECK_EVERY.total_seconds()),
+            **common,
+        )
         grace = max(60, config.schedule.digest_grace_minutes * 60)
         scheduler.add_job(
             jobs.digest,

@@ -24,8 +24,8 @@ QUIT = ("quit", "exit", "/quit", "/exit", ":q")
 BANNER = (
     "relaywatch shell: type a command as in Slack, e.g. /blacklist 192.0.2.1 or "
     "/mailhealth watch list\n"
-    "'help' lists the commands, 'details <check id>' and 'ack <alert id>' work like the buttons, "
-    "'quit' leaves.\n"
+    "'help' lists the commands, 'details <check id>' and 'ack <alert id>' work like the buttons "
+    "(a containment button shows the /contain line it runs), 'quit' leaves.\n"
 )
 
 

@@ -66,6 +66,8 @@ def _button_hint(element: dict[str, Any]) -> str:
         "show_details": f"details {value}",
         "acknowledge": f"ack {value}",
     }
+    if action.startswith("contain_"):  # the containment buttons run /contain <value>
+        return f"[{label}: /contain {value}]"
     return f"[{label}: {typed[action]}]" if action in typed else f"[{label}]"
 
 

@@ -79,10 +79,18 @@ async def test_reply_headline_suspects_evidence_and_report(config, store, clock)
     assert "Grand totals" in report.file.content
     blocks = [b.to_dict() for b in reply.blocks]
     buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
-    assert [b["action_id"] for b in buttons] == ["rerun", "show_details"]
+    # the top suspect can be contained from here (admins; Slack asks to confirm first)
+    assert [b["action_id"] for b in buttons] == [
+        "contain_block",
+        "contain_hold",
+        "contain_throttle",
+        "rerun",
+        "show_details",
+    ]
+    assert all("confirm" in b for b in buttons[:3])
     (record,) = store.checks("mailsummary")
     assert (record.subject, record.status) == ("24h", "problem")
-    assert buttons[1]["value"] == str(record.id)
+    assert buttons[-1]["value"] == str(record.id)
     assert record.result["inputs"] == "configured"
     assert record.result["volumes"]["client:127.0.0.66"] == 700
 

@@ -256,6 +256,7 @@ async def test_start_for_respects_disabled_schedule_and_missing_channel(store: S
     off = config(enabled=False)
     handle = start_for(RecordingPoster(), off, store, runner=ScriptedRunner())
     assert handle.scheduler.get_jobs() == [] and not handle.scheduler.running
+    handle.shutdown()  # live policy alarms are still posted without the schedule
     no_channel = config()
     no_channel.slack.digest_channel = ""
     handle = start_for(RecordingPoster(), no_channel, store, runner=ScriptedRunner())

@@ -1,12 +1,16 @@
-"""Buttons on results and alerts: Re-run, Show details, Acknowledge."""
+"""Buttons on results and alerts: Re-run, Show details, Acknowledge, and the containment buttons
+(Block / Hold its mail / Throttle / Dismiss)."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.dispatch import Invocation, parse_command_line
+from bot.render.containment import CONTAIN_ACTION
 from bot.slack.flow import answer_privately, run_command
 from bot.slack.services import BotServices, services_of
 
@@ -20,6 +24,7 @@ def register(app: AsyncApp) -> None:
     app.action("acknowledge")(handle_acknowledge)
     app.action("delist_cause_fixed")(handle_cause_fixed)
     app.action("delist_requested")(handle_delisting_requested)
+    app.action(re.compile(f"^{CONTAIN_ACTION}_"))(handle_contain)
 
 
 def _where(body: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -93,6 +98,26 @@ async def _record_delisting(services: BotServices, body: dict[str, Any], field: 
         await _in_thread(services, inv, body, result.reply)
 
     services.work.spawn(record(), name=f"delisting {field} {inv.args}")
+
+
+async def handle_contain(ack: AsyncAck, body: dict[str, Any], context: Any) -> None:
+    """Slack showed the button's confirmation dialog before sending this; the rights are checked
+    again here, by the same /contain code path a typed command takes (admins only, audited)."""
+    await ack()
+    services = services_of(context)
+    inv = _invocation(body, "contain", _value(body))
+    _, ts, thread_ts = _where(body)
+    # the decision belongs to the alert's thread: the entry records it, the reply goes there
+    inv = dataclasses.replace(inv, thread_ts=thread_ts or ts)
+    services.work.spawn(_contain(services, inv, body), name=f"contain {inv.args}")
+
+
+async def _contain(services: BotServices, inv: Invocation, body: dict[str, Any]) -> None:
+    async def no_progress(text: str) -> None:
+        return None
+
+    result = await services.dispatcher.handle(inv, no_progress)
+    await _in_thread(services, inv, body, result.reply)
 
 
 async def _details(services: BotServices, inv: Invocation, body: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ async def handle_mention(event: dict[str, Any], context: Any) -> None:
         user_id=event["user"],
         channel_id=event["channel"],
         source="mention",
+        thread_ts=event.get("thread_ts") or event["ts"],
     )
-    thread_ts = event.get("thread_ts") or event["ts"]
+    thread_ts = inv.thread_ts
     services.work.spawn(run_command(services, inv, thread_ts=thread_ts), name=f"mention {inv.line}")
