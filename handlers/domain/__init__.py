@@ -1,13 +1,16 @@
 """Sending-domain authentication and identity: SPF, DMARC, DKIM, PTR/FCrDNS, HELO, MX, MTA-STS
-and TLS-RPT, each finding with why it matters and the record that fixes it."""
+and TLS-RPT, each finding with why it matters and the record that fixes it.
 
-from handlers.domain.engine import (
+Only the light modules are imported here (the config loader validates with them); the engine is
+`handlers.domain.engine.run_domain_check`.
+"""
+
+from handlers.domain.inputs import (
     normalize_domain,
     normalize_ip,
     normalize_selector,
-    run_domain_check,
+    parse_nameserver,
 )
-from handlers.domain.lookup import parse_nameserver
 from handlers.domain.model import (
     COMMON_SELECTORS,
     STATUS_ORDER,
@@ -35,6 +38,5 @@ __all__ = [
     "normalize_ip",
     "normalize_selector",
     "parse_nameserver",
-    "run_domain_check",
     "worst",
 ]

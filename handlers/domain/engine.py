@@ -4,8 +4,6 @@ in one worker thread beside our own lookups (PTR, DKIM, HELO), then the MTA-STS 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import re
 import time
 from collections.abc import Callable
 
@@ -15,7 +13,6 @@ from handlers.domain.identity import check_helo, check_mx, check_ptr
 from handlers.domain.library import fresh_checkdmarc
 from handlers.domain.lookup import AsyncDns
 from handlers.domain.model import (
-    DomainInputError,
     DomainInputs,
     DomainReport,
     DomainSettings,
@@ -27,40 +24,8 @@ from handlers.domain.transport import LibraryTransport, check_mta_sts, check_tra
 
 Progress = Callable[[str], None]
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-
 # the order findings are shown in
 SECTION_ORDER = ("spf", "dmarc", "dkim", "ptr", "helo", "mx", "mta_sts", "tls_rpt")
-
-
-def normalize_domain(text: str) -> str:
-    name = text.strip().rstrip(".").lower()
-    labels = name.split(".")
-    if (
-        not name
-        or len(name) > 253
-        or len(labels) < 2
-        or not all(_LABEL.match(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
-        raise DomainInputError(f"{text!r} is not a domain name (e.g. example.com)")
-    return name
-
-
-def normalize_ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text.strip()))
-    except ValueError:
-        raise DomainInputError(
-            f"{text!r} is not an IP address (e.g. 192.0.2.10 or 2001:db8::25)"
-        ) from None
-
-
-def normalize_selector(text: str) -> str:
-    name = text.strip().lower()
-    if not name or not all(_LABEL.match(label) for label in name.split(".")):
-        raise DomainInputError(f"{text!r} is not a DKIM selector (e.g. default or s2048)")
-    return name
 
 
 async def run_domain_check(

@@ -9,7 +9,6 @@ caller turns a check whose lookups failed into an error.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,33 +34,6 @@ class Answer:
     @property
     def failed(self) -> bool:
         return self.state == "error"
-
-
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """'192.0.2.53', '192.0.2.53:5353', '[2001:db8::53]:5353' → (ip, port); ValueError if not."""
-    raw = text.strip()
-    host, port = raw, 53
-    if raw.startswith("["):
-        host, _, rest = raw[1:].partition("]")
-        if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
-                raise ValueError(f"nameserver {raw!r}: expected [IPv6]:PORT")
-            port = int(rest[1:])
-    elif raw.count(":") == 1:
-        host, _, port_text = raw.partition(":")
-        if not port_text.isdigit():
-            raise ValueError(f"nameserver {raw!r}: the port must be a number")
-        port = int(port_text)
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(
-            f"nameserver {raw!r}: expected an IP address, optionally with :PORT "
-            "(e.g. 127.0.0.1:5353 or [::1]:53)"
-        ) from None
-    if not 0 < port < 65536:
-        raise ValueError(f"nameserver {raw!r}: port must be 1 to 65535")
-    return str(address), port
 
 
 def _configure(resolver: dns.resolver.BaseResolver, servers: list[tuple[str, int]], timeout: float):

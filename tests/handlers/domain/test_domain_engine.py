@@ -16,8 +16,8 @@ from handlers.domain import (
     normalize_domain,
     normalize_ip,
     normalize_selector,
-    run_domain_check,
 )
+from handlers.domain.engine import run_domain_check
 from tests.fixtures.domain_zones import (
     GOOD_IP,
     MISMATCH_IP,
