@@ -18,9 +18,15 @@ def manifest() -> dict:
     return yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
 
 
-def test_the_four_slash_commands_with_descriptions_and_hints(manifest: dict) -> None:
+def test_the_five_slash_commands_with_descriptions_and_hints(manifest: dict) -> None:
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
-    assert set(commands) == {"/relaycheck", "/blacklist", "/mailsummary", "/mailhealth"}
+    assert set(commands) == {
+        "/relaycheck",
+        "/blacklist",
+        "/mailsummary",
+        "/domaincheck",
+        "/mailhealth",
+    }
     for command in commands.values():
         assert 0 < len(command["description"]) <= 2000
         assert command["usage_hint"]
