@@ -137,6 +137,9 @@ class ScheduledJobs:
     async def logsummary(self) -> MonitorReport:
         return await self.monitor.run("mailsummary")
 
+    async def domain(self) -> MonitorReport:
+        return await self.monitor.run("domain")
+
 
 def first_run_time(
     store: Store, config: Config, kind: str, every: timedelta, now: datetime
@@ -227,6 +230,7 @@ def start_for(
             jobs.logsummary,
             timedelta(minutes=config.schedule.logsummary_every_minutes),
         ),
+        "domain": (jobs.domain, timedelta(hours=config.schedule.domain_every_hours)),
     }
     for kind in CHECK_KINDS:
         body, every = intervals[kind]
