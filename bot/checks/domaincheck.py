@@ -108,11 +108,19 @@ async def run_domaincheck(
     settings: DomainSettings | None = None,
 ) -> CheckOutcome:
     """Checks each domain. Raises DomainInputError / ValueError for bad input or settings."""
+    import dns.exception
+
     from handlers.domain.engine import run_domain_check
 
     inputs = parse_inputs(config, domains, ips, selectors, helo, store)
     chosen = settings or settings_for(config, nameservers)
-    reports = await asyncio.gather(*(run_domain_check(i, chosen, progress) for i in inputs))
+    try:
+        reports = await asyncio.gather(*(run_domain_check(i, chosen, progress) for i in inputs))
+    except (dns.exception.DNSException, OSError) as exc:
+        # e.g. no nameserver configured and no /etc/resolv.conf: could not check, not "clean"
+        subject = ", ".join(i.domain for i in inputs)
+        data = {"domains": [], "status": "error", "error": f"could not run the DNS queries: {exc}"}
+        return CheckOutcome(KIND, subject, "failed", data, None)
     return outcome_for(list(reports))
 
 

@@ -146,3 +146,17 @@ def test_terminal_text_shows_control_characters_inertly() -> None:
     }
     shown = text(data)
     assert "\x1b" not in shown and "\\x1b[2Jcleared" in shown
+
+
+def test_no_usable_resolver_exits_3_with_the_reason(tmp_path, monkeypatch) -> None:
+    import dns.resolver
+
+    def no_configuration(self, *args, **kwargs):
+        raise dns.resolver.NoResolverConfiguration("no nameservers in /etc/resolv.conf")
+
+    # the machine's resolver configuration is unusable: the check says so, it is never clean
+    monkeypatch.setattr(dns.resolver.BaseResolver, "read_resolv_conf", no_configuration)
+    env = {"RELAYWATCH_STORE_PATH": str(tmp_path / "rw.db")}
+    code, out, err = run(env, "domaincheck", "example.com")
+    assert code == 3
+    assert "could not run the DNS queries" in err and out == ""
