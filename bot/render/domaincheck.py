@@ -66,7 +66,9 @@ def text(data: dict[str, Any]) -> str:
                 f"{visible(check.get('summary', ''))}"
             )
             if check.get("fix") and check.get("status") != "pass":
-                lines.append(f"  {'':<5} {'':<{width}}  fix: {visible(check['fix'])}")
+                pad = " " * (width + 10)
+                fix = visible(check["fix"]).replace("\n", "\n" + pad + "     ")
+                lines.append(f"{pad}fix: {fix}")
         if domain.get("dkim_selectors", {}).get("guessed"):
             lines.append("  (DKIM: common selectors guessed; name yours with --selector)")
         blocks.append("\n".join(lines))
@@ -95,7 +97,7 @@ def details_text(data: dict[str, Any]) -> str:
             if check.get("why"):
                 lines.append(f"  why: {visible(check['why'])}")
             if check.get("fix"):
-                lines.append(f"  fix: {visible(check['fix'])}")
+                lines.append("  fix: " + visible(check["fix"]).replace("\n", "\n       "))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) or visible(data.get("error", "no domains were checked"))
 
