@@ -57,6 +57,8 @@ def check_spf(
         MultipleSPFRTXTRecords,
         SPFError,
         SPFRecordNotFound,
+        SPFTooManyDNSLookups,
+        SPFTooManyVoidDNSLookups,
         parse_spf_record,
         query_spf_record,
     )
@@ -116,6 +118,19 @@ def check_spf(
             findings.append(_lookup_error("spf.syntax", domain, resolver, exc))
         else:
             findings.append(_syntax_fail(domain, str(exc), ips))
+        return findings
+    except (SPFTooManyDNSLookups, SPFTooManyVoidDNSLookups) as exc:
+        # checkdmarc raises the void-lookup limit from its warning handler, past the
+        # ignore_too_many_lookups switch: the record parsed, its evaluation is a permerror
+        if len(resolver.failures) > failures_before:
+            findings.append(_lookup_error("spf.lookups", domain, resolver, exc))
+            return findings
+        counts = {"dns_lookups": 0, "void_dns_lookups": 0, **(exc.data or {})}
+        findings.append(
+            Finding("spf.syntax", domain, "pass", "the record parses", WHY_SYNTAX, detail={})
+        )
+        findings.append(_lookups(domain, counts, resolver, failures_before))
+        findings += _ip_findings_without_record(domain, ips, "permerror (lookup limit)")
         return findings
     except SPFError as exc:
         findings.append(_syntax_fail(domain, str(exc), ips))

@@ -108,6 +108,38 @@ async def test_plus_all_fails_with_the_corrected_record(settings) -> None:
     assert term.fix == 'plusall.test. IN TXT "v=spf1 -all"'
 
 
+@pytest.mark.parametrize(
+    ("domain", "check_id", "status", "words"),
+    [
+        ("neutral.test", "spf.all", "warn", "`?all`"),
+        ("noall.test", "spf.all", "warn", "no `all` term"),
+        ("ptr.test", "spf.ptr", "warn", "deprecated ptr"),
+        ("voids.test", "spf.lookups", "fail", "3 void lookups (limit 2)"),
+    ],
+)
+async def test_spf_weaknesses(settings, domain, check_id, status, words) -> None:
+    report = await check(settings, domain, ips=given(GOOD_IP))
+    finding = find(report, check_id)
+    assert finding.status == status and words in finding.summary
+    assert finding.fix
+
+
+async def test_ptr_mechanism_makes_the_ip_verdict_undecided_not_a_pass(settings) -> None:
+    report = await check(settings, "ptr.test", ips=given(GOOD_IP))
+    verdict = find(report, "spf.ip", GOOD_IP)
+    assert verdict.status == "warn" and verdict.detail["result"] == "undecided"
+
+
+async def test_ip_verdicts_through_mx_and_include_terms(settings) -> None:
+    # clean.test: "ip4:192.0.2.10 mx -all" with mx.good.test (192.0.2.25) as its MX host
+    report = await check(settings, "clean.test")
+    assert find(report, "spf.ip", MX_IP).detail["matched"] == "mx:clean.test"
+    nested = await check(settings, "incl.test", ips=given(GOOD_IP, NO_PTR_IP))
+    assert find(nested, "spf.ip", GOOD_IP).detail["matched"] == "include:clean.test"
+    outside = find(nested, "spf.ip", NO_PTR_IP)
+    assert (outside.status, outside.detail["result"]) == ("fail", "softfail")
+
+
 async def test_an_ip_outside_the_record_fails(settings) -> None:
     report = await check(settings, "good.test", ips=given(NO_PTR_IP))
     verdict = find(report, "spf.ip", NO_PTR_IP)
