@@ -139,6 +139,22 @@ async def check_mx(domain: str, resolver: AsyncDns) -> MxResult:
 
 
 async def check_ptr(address: str, origin: str, resolver: AsyncDns) -> Finding:
+    finding = await _ptr_verdict(address, origin, resolver)
+    if finding.status == "fail" and origin.startswith("mx "):
+        # an MX host only receives, as far as we know: its reverse DNS matters if it also sends
+        return Finding(
+            finding.id,
+            finding.subject,
+            "warn",
+            finding.summary + " (an MX host: this matters only if it also sends mail)",
+            finding.why,
+            finding.fix,
+            finding.detail,
+        )
+    return finding
+
+
+async def _ptr_verdict(address: str, origin: str, resolver: AsyncDns) -> Finding:
     detail: dict[str, object] = {"origin": origin}
     answer = await resolver.ptr(address)
     if answer.failed:

@@ -140,6 +140,14 @@ async def test_ip_verdicts_through_mx_and_include_terms(settings) -> None:
     assert (outside.status, outside.detail["result"]) == ("fail", "softfail")
 
 
+async def test_an_mx_host_that_only_receives_is_warned_about_not_failed(settings) -> None:
+    # mx.incl.test has NO_PTR_IP: no PTR and outside the SPF record, but it is only an MX host
+    report = await check(settings, "incl.test")
+    for check_id in ("spf.ip", "ptr.fcrdns"):
+        finding = find(report, check_id, NO_PTR_IP)
+        assert finding.status == "warn" and "only if it also sends" in finding.summary
+
+
 async def test_an_ip_outside_the_record_fails(settings) -> None:
     report = await check(settings, "good.test", ips=given(NO_PTR_IP))
     verdict = find(report, "spf.ip", NO_PTR_IP)
