@@ -168,3 +168,26 @@ async def test_slash_domaincheck_acks_then_result_with_details_in_the_thread(
         await services.work.drain(within=10)
         await server.stop()
         store.close()
+
+
+async def test_domaincheck_through_the_shell_adapter(tmp_path, dns_server) -> None:
+    import io
+
+    from bot.dispatch import Dispatcher
+    from bot.exitcodes import ExitCode
+    from bot.shell import ShellAdapter, ShellPoster
+
+    with Store(tmp_path / "shell.db") as shell_store:
+        out = io.StringIO()
+        adapter = ShellAdapter(
+            Dispatcher(make_config(dns_server), shell_store, commands=chat_commands()),
+            ShellPoster(out),
+            stdin=io.StringIO("/domaincheck plusall.test\n"),
+            stderr=io.StringIO(),
+            user="alice",
+        )
+        assert await adapter.run() == ExitCode.OK
+        assert shell_store.latest_check("domain", "plusall.test").status == "problem"
+    shown = out.getvalue()
+    assert "plusall.test: fail" in shown
+    assert "fix: plusall.test. IN TXT" in shown  # the thread's details, printed below
