@@ -199,6 +199,34 @@ class QueueConfig:
 
 
 @dataclass
+class DomainConfig:
+    nameservers: list[str] = setting(
+        [],
+        "resolvers the domain check asks: 'IP' or 'IP:PORT'; empty: the system resolver",
+    )
+    timeout: float = setting(3.0, "seconds to wait for each DNS answer in the domain check")
+    selectors: list[str] = setting(
+        [],
+        "your DKIM selectors (the s= of your DKIM-Signature headers); empty: a short list of "
+        "common ones is tried, and a miss there proves nothing",
+    )
+    sending_ips: list[str] = setting(
+        [],
+        "addresses that send mail for your domains, checked for SPF and reverse DNS besides the "
+        "watch list's IPs and the MX hosts",
+    )
+    helo_names: list[str] = setting(
+        [],
+        "the names your servers give in HELO/EHLO; the names seen by the relay check of watched "
+        "servers are added",
+    )
+    mta_sts_timeout: float = setting(10.0, "seconds for the whole HTTPS fetch of an MTA-STS policy")
+    mta_sts_max_bytes: int = setting(
+        65536, "an MTA-STS policy larger than this is refused (and reported)"
+    )
+
+
+@dataclass
 class SlackConfig:
     admins: list[str] = field(default_factory=list)
     admin_usergroup: str = ""
@@ -219,6 +247,10 @@ class ScheduleConfig:
     blacklist_every_minutes: int = 60
     relay_every_hours: int = 6
     logsummary_every_minutes: int = 60
+    domain_every_hours: int = setting(
+        6,
+        "how often watched domains' SPF, DKIM, DMARC, reverse DNS and MTA-STS are checked (0: off)",
+    )
 
 
 @dataclass
@@ -246,6 +278,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
+    domain: DomainConfig = field(default_factory=DomainConfig)
     # a KEY=VALUE file holding secrets; must be readable by its owner only
     secrets_file: str = ""
     secrets: Secrets = field(default_factory=Secrets, repr=False)
@@ -461,6 +494,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("relay.concurrency: must be at least 1")
     if not 8 <= config.blacklist.max_ipv4_prefix <= 32:
         raise ConfigError("blacklist.max_ipv4_prefix: must be between 8 and 32")
+    _validate_domain(config.domain)
     hour, sep, minute = config.schedule.digest_time.partition(":")
     if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
         raise ConfigError(
@@ -507,6 +541,36 @@ def _validate_containment(policy: PolicyConfig) -> None:
                 f"policy.auto_action.{rule}: expected one of {', '.join(CONTAINMENT_ACTIONS)}, "
                 f"got {action!r}"
             )
+
+
+def _validate_domain(section: DomainConfig) -> None:
+    from handlers.domain import (
+        DomainInputError,
+        normalize_domain,
+        normalize_ip,
+        normalize_selector,
+        parse_nameserver,
+    )
+
+    for index, server in enumerate(section.nameservers):
+        try:
+            parse_nameserver(server)
+        except ValueError as exc:
+            raise ConfigError(f"domain.nameservers[{index}]: {exc}") from None
+    for key, check in (
+        ("selectors", normalize_selector),
+        ("sending_ips", normalize_ip),
+        ("helo_names", normalize_domain),
+    ):
+        for index, value in enumerate(getattr(section, key)):
+            try:
+                check(value)
+            except DomainInputError as exc:
+                raise ConfigError(f"domain.{key}[{index}]: {exc}") from None
+    if section.timeout <= 0 or section.mta_sts_timeout <= 0:
+        raise ConfigError("domain.timeout and domain.mta_sts_timeout: must be above 0 seconds")
+    if section.mta_sts_max_bytes < 1024:
+        raise ConfigError("domain.mta_sts_max_bytes: must be at least 1024")
 
 
 def effective_config_toml(config: Config) -> str:

@@ -36,6 +36,7 @@ _RENDERERS: dict[str, tuple[str, ...]] = {
     "blacklist": ("blacklist",),
     "relay": ("relay", "relaycheck"),
     "mailsummary": ("mailsummary", "logsummary"),
+    "domain": ("domaincheck",),
 }
 
 

@@ -37,7 +37,7 @@ async def build_digest_reply(ctx: CommandContext) -> ChatReply:
         in_flight[:] = [loop.create_task(ctx.progress(text))]
 
     await ctx.progress("refreshing results that are too old for the digest…")
-    for kind in ("blacklist", "relay", "mailsummary"):
+    for kind in ("blacklist", "relay", "mailsummary", "domain"):
         reports = await monitor.refresh_stale((kind,), progress)
         if reports:
             checked = sum(len(r.records) for r in reports)

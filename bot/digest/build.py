@@ -13,6 +13,7 @@ from bot.config import Config
 from bot.digest.facts import (
     blacklist_facts,
     blacklist_usable,
+    domain_facts,
     failure_reason,
     mail_totals,
     relay_facts,
@@ -23,6 +24,7 @@ from bot.digest.model import (
     AlertNote,
     DelistingNote,
     Digest,
+    DomainAuthReport,
     Listing,
     MailTotals,
     NotRun,
@@ -54,6 +56,7 @@ def staleness_limits(config: Config) -> dict[str, timedelta]:
         "blacklist": timedelta(minutes=2 * max(1, schedule.blacklist_every_minutes)),
         "relay": timedelta(hours=2 * max(1, schedule.relay_every_hours)),
         "mailsummary": timedelta(minutes=2 * max(1, schedule.logsummary_every_minutes)),
+        "domain": timedelta(hours=2 * max(1, schedule.domain_every_hours)),
     }
 
 
@@ -84,6 +87,10 @@ def build_digest(store: Store, config: Config, now: datetime) -> Digest:
         for item in store.watch_list("server")
     ]
     mail, suspects = _mail_report(store, config, now, since, limits["mailsummary"], not_run)
+    domains = [
+        _domain_report(store, item.value, now, limits["domain"], not_run)
+        for item in store.watch_list("domain")
+    ]
     alerts = store.alerts()
     open_alerts = [_alert_note(a) for a in alerts if a.state == "open"]
     acknowledged = [
@@ -91,7 +98,7 @@ def build_digest(store: Store, config: Config, now: datetime) -> Digest:
         for a in alerts
         if a.acknowledged_at and (a.state == "open" or _parse(a.acknowledged_at) >= since)
     ]
-    status, reasons = _overall(addresses, servers, suspects, not_run, store)
+    status, reasons = _overall(addresses, servers, suspects, not_run, store, domains)
     return Digest(
         generated_at=iso(now),
         since=iso(since),
@@ -106,6 +113,7 @@ def build_digest(store: Store, config: Config, now: datetime) -> Digest:
         acknowledged=acknowledged,
         timezone=config.schedule.timezone,
         delisting=_delisting_notes(store, config, now),
+        domains=domains,
     )
 
 
@@ -135,6 +143,41 @@ def _delisting_notes(store: Store, config: Config, now: datetime) -> list[Delist
             )
         )
     return sorted(notes, key=lambda n: -n.listed_hours)
+
+
+def _domain_report(
+    store: Store, domain: str, now: datetime, stale_after: timedelta, not_run: list[NotRun]
+) -> DomainAuthReport:
+    latest = store.latest_check("domain", domain)
+    if latest is None:
+        not_run.append(NotRun("domain", domain, "never checked", None, None))
+        return DomainAuthReport(domain, "unchecked", None, None, note="never checked")
+    facts = domain_facts(latest)
+    if not facts.status:
+        reason = failure_reason(latest)
+        not_run.append(NotRun("domain", domain, reason, latest.finished_at, latest.id))
+        return DomainAuthReport(domain, "error", latest.finished_at, latest.id, note=reason)
+    report = DomainAuthReport(
+        domain,
+        facts.status,  # type: ignore[arg-type]
+        latest.finished_at,
+        latest.id,
+        failing=[f"{f.id} {f.subject}: {f.summary}" for f in facts.findings if f.status == "fail"],
+        warnings=[f"{f.id} {f.subject}: {f.summary}" for f in facts.findings if f.status == "warn"],
+        errors=[f"{f.id} {f.subject}: {f.summary}" for f in facts.findings if f.status == "error"],
+        fixes=[f.fix for f in facts.findings if f.status == "fail" and f.fix],
+        counts={s: facts.count(s) for s in ("fail", "error", "warn", "pass")},
+    )
+    if now - _parse(latest.finished_at) > stale_after:
+        report.note = f"last check {latest.finished_at} is too old to vouch for today"
+        report.status = "stale"
+        not_run.append(NotRun("domain", domain, report.note, latest.finished_at, latest.id))
+    elif report.errors:
+        report.note = (
+            f"{len(report.errors)} check{'s' if len(report.errors) != 1 else ''} could not run"
+        )
+        not_run.append(NotRun("domain", domain, report.note, latest.finished_at, latest.id))
+    return report
 
 
 def _address_report(
@@ -368,9 +411,14 @@ def _overall(
     suspects: list[SuspectReport],
     not_run: list[NotRun],
     store: Store,
+    domains: list[DomainAuthReport] | None = None,
 ) -> tuple[str, list[str]]:
     red: list[str] = []
     yellow: list[str] = []
+    for domain in domains or []:
+        if domain.failing and domain.status != "stale":
+            checks = sorted({line.split(" ", 1)[0] for line in domain.failing})
+            red.append(f"{domain.domain} fails sending-domain checks: {', '.join(checks)}")
     for report in addresses:
         abuse = [x for x in report.listings if x.severity != "policy"]
         policy = [x for x in report.listings if x.severity == "policy"]

@@ -262,3 +262,57 @@ def _severity_rank(severity: str) -> int:
 # compromised host or account of ours: shown in the digest, but they do not turn it red or alert —
 # every public mail server sees them every day.
 ATTACK_SUSPECT_KINDS = frozenset({"relay_probe", "sasl_bruteforce", "sasl_bruteforce_account"})
+
+
+# -- sending-domain checks ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DomainFinding:
+    id: str
+    subject: str
+    status: str  # pass | warn | fail | error
+    summary: str
+    fix: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.id, self.subject)
+
+
+@dataclass(frozen=True)
+class DomainFacts:
+    status: str  # the domain's status; "" when the document has no result for it
+    findings: tuple[DomainFinding, ...] = ()
+
+    @property
+    def fails(self) -> dict[tuple[str, str], DomainFinding]:
+        return {f.key: f for f in self.findings if f.status == "fail"}
+
+    @property
+    def unknown(self) -> frozenset[tuple[str, str]]:
+        """Checks this run could not make: neither failing nor fixed on their account."""
+        return frozenset(f.key for f in self.findings if f.status == "error")
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.findings if f.status == status)
+
+
+def domain_facts(record: CheckRecord) -> DomainFacts:
+    """The findings for `record.subject` in a stored domain-check document."""
+    for entry in record.result.get("domains") or []:
+        if not isinstance(entry, dict) or entry.get("domain") != record.subject:
+            continue
+        findings = tuple(
+            DomainFinding(
+                str(c.get("id", "")),
+                str(c.get("subject", "")),
+                str(c.get("status", "")),
+                str(c.get("summary", "")),
+                str(c.get("fix", "") or ""),
+            )
+            for c in entry.get("checks") or []
+            if isinstance(c, dict)
+        )
+        return DomainFacts(str(entry.get("status", "")), findings)
+    return DomainFacts("")

@@ -82,10 +82,26 @@ class SuspectReport:
 
 
 @dataclass
+class DomainAuthReport:
+    """One watched domain's sending authentication: SPF, DKIM, DMARC, reverse DNS, MTA-STS."""
+
+    domain: str
+    status: Literal["pass", "warn", "fail", "error", "stale", "unchecked"]
+    checked_at: str | None
+    check_id: int | None
+    failing: list[str] = field(default_factory=list)  # "spf.all plusall.test: +all …"
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)  # the records to publish for the failures
+    counts: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
 class NotRun:
     """A check the digest cannot vouch for: shown as such, never as green."""
 
-    kind: str  # blacklist | relay | mailsummary
+    kind: str  # blacklist | relay | mailsummary | domain
     subject: str
     reason: str
     at: str | None
@@ -134,6 +150,7 @@ class Digest:
     acknowledged: list[AlertNote]  # acknowledged since the previous digest, or still open
     timezone: str = "UTC"  # the schedule's zone: how the renderers show times to people
     delisting: list[DelistingNote] = field(default_factory=list)  # open cases, longest first
+    domains: list[DomainAuthReport] = field(default_factory=list)  # the Authentication section
 
     @property
     def could_not_run(self) -> bool:

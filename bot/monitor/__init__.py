@@ -24,7 +24,7 @@ from bot.watchlist import blacklist_targets
 
 log = logging.getLogger("relaywatch.monitor")
 
-CHECK_KINDS = ("blacklist", "relay", "mailsummary")
+CHECK_KINDS = ("blacklist", "relay", "mailsummary", "domain")
 
 # (kind, subject, progress) → the outcome; the default runs the engines, tests may pass their own
 CheckRunner = Callable[[str, str, ProgressCallback | None], Awaitable[CheckOutcome]]
@@ -52,6 +52,11 @@ async def run_engine(
 
         # the store gives the detector each sender's usual volume (earlier windows)
         return await run_mailsummary(config, since=subject, store=store, progress=progress, now=now)
+    if kind == "domain":
+        from bot.checks.domaincheck import run_domaincheck
+
+        # the watch list's IPs are the sending IPs; watched servers' EHLO names are checked
+        return await run_domaincheck(config, [subject], progress=progress, store=store)
     raise ValueError(f"unknown check kind {kind!r}")
 
 
@@ -72,6 +77,8 @@ def watched_subjects(store: Store, config: Config, kind: str) -> list[str]:
         return [i.value for i in store.watch_list("server")]
     if kind == "mailsummary":
         return [mail_subject(config)]
+    if kind == "domain":
+        return [i.value for i in store.watch_list("domain")]
     raise ValueError(f"unknown check kind {kind!r}")
 
 
@@ -203,6 +210,8 @@ class Monitor:
                 return await self.alerter.on_relay(record)
             if record.kind == "mailsummary":
                 return await self.alerter.on_mailsummary(record, self.clock())
+            if record.kind == "domain":
+                return await self.alerter.on_domain(record)
         except Exception:
             log.exception("alerting failed", extra={"kind": record.kind, "subject": record.subject})
         return []

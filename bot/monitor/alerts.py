@@ -18,10 +18,12 @@ from typing import Literal
 from bot.digest.facts import (
     RELAY_ALERT_VERDICTS,
     BlacklistFacts,
+    DomainFacts,
     ListingFact,
     SuspectFact,
     blacklist_facts,
     blacklist_usable,
+    domain_facts,
     relay_facts,
     suspect_facts,
 )
@@ -52,6 +54,10 @@ def blacklist_key(subject: str) -> str:
 
 def relay_key(subject: str) -> str:
     return f"relay:{subject}"
+
+
+def domain_key(subject: str) -> str:
+    return f"domain:{subject}"
 
 
 def suspect_key(suspect: SuspectFact) -> str:
@@ -167,6 +173,49 @@ class Alerter:
         )
         if facts.verdict in ("inconclusive", "unreachable"):
             text += " The alert stays open until a test shows the relay closed."
+        return await self._follow_up(alert, text, summary, False)
+
+    # -- sending-domain authentication --------------------------------------------------------
+
+    async def on_domain(self, record: CheckRecord) -> list[AlertEvent]:
+        facts = domain_facts(record)
+        if not facts.status:
+            return []  # the run produced nothing for this domain: we know no more than before
+        key = domain_key(record.subject)
+        fails = facts.fails
+        alert = self.store.open_alert(key)
+        if alert is None:
+            if not fails:
+                return []
+            return await self._open(key, "domain", record, _domain_opening(record, facts))
+        summary = _domain_summary(record.subject, facts)
+        if not alert.thread_ts:
+            if not fails and not facts.unknown:
+                return await self._follow_up(alert, "", summary, True)
+            if fails:
+                return await self._repost(alert, record, _domain_opening(record, facts))
+            return []
+        reported = self._reported(alert, record)
+        before = domain_facts(reported).fails if reported else {}
+        added = [f for k, f in fails.items() if k not in before]
+        fixed = [f for k, f in before.items() if k not in fails and k not in facts.unknown]
+        if not added and not fixed:
+            return []
+        subject = escape(record.subject)
+        if not fails and not (set(before) & facts.unknown):
+            text = (
+                f":white_check_mark: `{subject}` passes every authentication check that failed "
+                "before. Closing this alert."
+            )
+            return await self._follow_up(alert, text, summary, True)
+        parts = []
+        if added:
+            parts.append("now failing: " + "; ".join(escape(_finding(f)) for f in added))
+        if fixed:
+            parts.append("fixed: " + ", ".join(escape(f"{f.id} {f.subject}") for f in fixed))
+        text = f":arrows_counterclockwise: `{subject}` " + " — ".join(parts) + "."
+        if fails:
+            text += f" Still failing: {len(fails)}."
         return await self._follow_up(alert, text, summary, False)
 
     # -- suspects ---------------------------------------------------------------------------
@@ -362,6 +411,39 @@ def _listing_opening(record: CheckRecord, facts: BlacklistFacts) -> tuple[str, C
     return _listing_summary(record.subject, facts), reply
 
 
+def _finding(finding) -> str:  # a DomainFinding
+    return f"{finding.id} {finding.subject}: {finding.summary}"
+
+
+def _domain_summary(subject: str, facts: DomainFacts) -> str:
+    fails = sorted({f.id for f in facts.fails.values()})
+    return f"{subject} fails {', '.join(fails)}" if fails else f"{subject} authentication passes"
+
+
+def _domain_opening(record: CheckRecord, facts: DomainFacts) -> tuple[str, ChatReply]:
+    fails = list(facts.fails.values())
+    head = (
+        f":rotating_light: `{escape(record.subject)}` fails {len(fails)} sending-domain "
+        f"check{'s' if len(fails) != 1 else ''} (SPF/DKIM/DMARC/reverse DNS)"
+    )
+    lines = [f"• {escape(_finding(f))}" for f in fails[:10]]
+    text = head + "\n" + "\n".join(lines)
+    fixes = "\n\n".join(f"{f.id} {f.subject}:\n{f.fix}" for f in fails if f.fix)
+    thread = [plain_reply("Fixes:\n```" + escape(fixes) + "```")] if fixes else []
+    reply = ChatReply(
+        text=text,
+        blocks=[
+            *sections(text),
+            context(
+                "Gmail and Yahoo (2024) and Microsoft (2025) junk or reject mail from domains "
+                "that fail these. The records to publish are in the thread; follow-ups land there."
+            ),
+        ],
+        thread=thread,
+    )
+    return _domain_summary(record.subject, facts), reply
+
+
 def _relay_opening(record: CheckRecord, verdict: str) -> tuple[str, ChatReply]:
     if verdict == "open":
         head = f":rotating_light: `{escape(record.subject)}` is an *open relay*"
@@ -430,4 +512,6 @@ def _rerun_command(record: CheckRecord) -> str:
         return f"relaycheck {record.subject}"
     if record.kind == "mailsummary":
         return f"mailsummary {record.subject}"
+    if record.kind == "domain":
+        return f"domaincheck {record.subject}"
     return f"{record.kind} {record.subject}"

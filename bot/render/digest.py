@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.digest.model import AddressReport, DelistingNote, Digest, ServerReport, SuspectReport
+from bot.digest.model import (
+    AddressReport,
+    DelistingNote,
+    Digest,
+    DomainAuthReport,
+    ServerReport,
+    SuspectReport,
+)
 from bot.render.reply import (
     STATUS_EMOJI,
     ChatReply,
@@ -42,6 +49,11 @@ def text(digest: Digest) -> str:
         lines.append("  nothing watched (relaywatch watch add --kind server mx.example.com:25)")
     for server in digest.servers:
         lines.extend("  " + line for line in _server_lines(server))
+    lines += ["", "Authentication (SPF, DKIM, DMARC, reverse DNS of watched domains)"]
+    if not digest.domains:
+        lines.append("  no domains watched (relaywatch watch add example.com)")
+    for domain in digest.domains:
+        lines.extend("  " + line for line in _domain_lines(domain))
     lines += ["", *_mail_lines(digest)]
     if digest.suspects:
         lines += ["", "Top suspects"]
@@ -102,6 +114,13 @@ def chat_reply(digest: Digest) -> ChatReply:
             + (
                 "\n".join(_server_mrkdwn(s) for s in digest.servers)
                 or "_no servers watched — `/mailhealth watch add mx.example.com:25`_"
+            )
+        ),
+        *sections(
+            "*Authentication*\n"
+            + (
+                "\n".join(_domain_mrkdwn(d) for d in digest.domains)
+                or "_no domains watched — `/mailhealth watch add example.com`_"
             )
         ),
         *sections("\n".join(_mail_mrkdwn(digest))),
@@ -165,6 +184,13 @@ def _thread(digest: Digest) -> list[ChatReply]:
     if servers:
         body = "\n\n".join("\n".join(_server_lines(s, detail=True)) for s in servers)
         replies.append(detail_reply("Relay verdicts and warnings", body, "digest-relay.txt"))
+    domains = [d for d in digest.domains if d.failing or d.warnings or d.errors]
+    if domains:
+        body = "\n\n".join("\n".join(_domain_lines(d, detail=True)) for d in domains)
+        # record text from DNS is attacker-chosen: escaped even inside the code block
+        replies.append(
+            detail_reply("Authentication findings and fixes", escape(body), "digest-auth.txt")
+        )
     if digest.suspects:
         body = "\n\n".join(
             "\n".join(_suspect_lines(s, detail=True)) for s in digest.suspects[:TOP_SUSPECTS]
@@ -276,6 +302,38 @@ def _server_mrkdwn(server: ServerReport) -> str:
     )
     warn = f", {len(server.warnings)} warnings" if server.warnings else ""
     return f"{emoji} `{escape(server.subject)}` {server.verdict}{change}{warn}"
+
+
+def _domain_lines(domain: DomainAuthReport, detail: bool = False) -> list[str]:
+    if domain.status in ("unchecked", "stale") or not domain.counts:
+        return [f"{domain.domain}: COULD NOT CHECK — {domain.note}"]
+    counts = ", ".join(f"{n} {s}" for s, n in domain.counts.items() if n)
+    lines = [f"{domain.domain}: {domain.status.upper()} ({counts})"]
+    lines.extend(f"    FAIL  {line}" for line in domain.failing)
+    lines.extend(f"    ERROR {line}" for line in domain.errors)
+    shown = domain.warnings if detail else domain.warnings[:3]
+    lines.extend(f"    WARN  {line}" for line in shown)
+    if len(domain.warnings) > len(shown):
+        lines.append(f"    … {len(domain.warnings) - len(shown)} more warnings in the thread")
+    if detail:
+        lines.extend(f"    fix: {fix}" for fix in domain.fixes)
+    return lines
+
+
+def _domain_mrkdwn(domain: DomainAuthReport) -> str:
+    name = escape(domain.domain)
+    if domain.status in ("unchecked", "stale") or not domain.counts:
+        return f":white_circle: `{name}` could not check — {escape(domain.note)}"
+    if domain.failing:
+        checks = sorted({line.split(" ", 1)[0] for line in domain.failing})
+        return f":red_circle: `{name}` fails {escape(', '.join(checks))}" + (
+            f", {len(domain.errors)} could not run" if domain.errors else ""
+        )
+    if domain.errors:
+        return f":white_circle: `{name}` {len(domain.errors)} checks could not run"
+    if domain.warnings:
+        return f":large_yellow_circle: `{name}` passes, {len(domain.warnings)} warnings"
+    return f":large_green_circle: `{name}` passes every check"
 
 
 def _mail_lines(digest: Digest) -> list[str]:

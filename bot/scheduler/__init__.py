@@ -144,6 +144,9 @@ class ScheduledJobs:
         """Re-asks each list about its listings that are due (30 min at first, then 6 h)."""
         await self.monitor.cases.recheck_due()
 
+    async def domain(self) -> MonitorReport:
+        return await self.monitor.run("domain")
+
 
 def first_run_time(
     store: Store, config: Config, kind: str, every: timedelta, now: datetime
@@ -249,6 +252,7 @@ def start_for(
             jobs.logsummary,
             timedelta(minutes=config.schedule.logsummary_every_minutes),
         ),
+        "domain": (jobs.domain, timedelta(hours=config.schedule.domain_every_hours)),
     }
     for kind in CHECK_KINDS:
         body, every = intervals[kind]

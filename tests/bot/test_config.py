@@ -68,6 +68,12 @@ def test_env_lists_accept_commas_and_toml_arrays() -> None:
         ('[schedule]\ndigest_time = "25:00"\n', "schedule.digest_time: expected HH:MM"),
         ('[schedule]\ntimezone = "Mars/Olympus"\n', "schedule.timezone: unknown time zone"),
         ("relay = 3\n", "relay: expected a [relay] table"),
+        ('[domain]\nnameservers = ["dns.example"]\n', "domain.nameservers[0]: nameserver"),
+        ('[domain]\nselectors = ["a b"]\n', "domain.selectors[0]: 'a b' is not a DKIM selector"),
+        ('[domain]\nsending_ips = ["mx"]\n', "domain.sending_ips[0]: 'mx' is not an IP"),
+        ('[domain]\nhelo_names = ["x"]\n', "domain.helo_names[0]: 'x' is not a domain"),
+        ("[domain]\ntimeout = 0\n", "domain.timeout and domain.mta_sts_timeout: must be"),
+        ("[domain]\nmta_sts_max_bytes = 10\n", "domain.mta_sts_max_bytes: must be at least"),
         ('slack_bot_token = "xoxb-1"\n', "secrets are not read from the config file"),
     ],
 )

@@ -17,6 +17,7 @@ from tests.fixtures.digest_history import (
     Clock,
     blacklist_data,
     config,
+    domain_data,
     mail_data,
     record,
     record_failed,
@@ -42,6 +43,7 @@ def _all_clean(store: Store) -> None:
     record(store, "blacklist", "example.com", blacklist_data("example.com", total=20))
     record(store, "relay", "mx.example.com:25", relay_data("mx.example.com:25", "closed"))
     record(store, "mailsummary", "24h", mail_data())
+    record(store, "domain", "example.com", domain_data("example.com"))
 
 
 def _watch(store: Store) -> None:
@@ -181,6 +183,7 @@ def test_unchecked_and_stale_items_are_not_run(store: Store, clock: Clock) -> No
     clock.advance(hours=13)  # relay every 6 h: 13 h old is stale; blacklist every hour: stale
     record(store, "blacklist", "example.com", blacklist_data("example.com"))
     record(store, "mailsummary", "24h", mail_data())
+    record(store, "domain", "example.com", domain_data("example.com"))
     digest = build_digest(store, config(), clock())
     by_subject = {n.subject: n.reason for n in digest.not_run}
     assert by_subject["198.51.100.0/30"] == "never checked"
@@ -383,3 +386,47 @@ def test_a_list_that_did_not_answer_neither_removes_nor_resets_a_listing(
     report = _address(build_digest(store, config(), clock()), "192.0.2.10")
     assert report.listings[0].days_listed == 2  # the unanswered day did not reset it
     assert report.removed == []
+
+
+def test_authentication_section_fails_red_with_fixes_in_the_thread(
+    store: Store, clock: Clock
+) -> None:
+    _watch(store)
+    _all_clean(store)
+    record(
+        store,
+        "domain",
+        "example.com",
+        domain_data("example.com", failing=[("spf.all", "+all <!channel> lets anyone send")]),
+    )
+    digest = build_digest(store, config(), clock())
+    (domain,) = digest.domains
+    assert domain.status == "fail"
+    assert domain.failing == ["spf.all example.com: +all <!channel> lets anyone send"]
+    assert digest.status == "red"
+    assert "example.com fails sending-domain checks: spf.all" in digest.reasons
+    text = render.text(digest)
+    assert "Authentication (SPF, DKIM, DMARC, reverse DNS of watched domains)" in text
+    assert "example.com: FAIL" in text
+    reply = render.chat_reply(digest)
+    rendered = json.dumps([b.to_dict() for b in reply.blocks])
+    assert "*Authentication*" in rendered and ":red_circle: `example.com` fails spf.all" in rendered
+    (auth,) = [t for t in reply.thread if t.text.startswith("Authentication findings")]
+    shown = json.dumps([b.to_dict() for b in auth.blocks])
+    assert "fix for spf.all" in shown
+    assert "<!channel>" not in shown
+
+
+def test_a_domain_check_that_could_not_run_is_not_clean(store: Store, clock: Clock) -> None:
+    _watch(store)
+    _all_clean(store)
+    record(store, "domain", "example.com", domain_data("example.com", errors=["spf.record"]))
+    digest = build_digest(store, config(), clock())
+    assert digest.domains[0].status == "error"
+    assert [(n.kind, n.subject) for n in digest.not_run] == [("domain", "example.com")]
+    assert digest.status == "yellow"
+    store.add_watch("domain", "example.org")  # never checked
+    digest = build_digest(store, config(), clock())
+    assert ("domain", "example.org", "never checked") in {
+        (n.kind, n.subject, n.reason) for n in digest.not_run
+    }

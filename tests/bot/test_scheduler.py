@@ -213,7 +213,13 @@ async def test_start_for_schedules_the_jobs_in_the_running_loop(store: Store) ->
     handle = start_for(RecordingPoster(), cfg, store, runner=runner)
     try:
         jobs = {job.id: job for job in handle.scheduler.get_jobs()}
-        assert {"digest", "monitor-blacklist", "monitor-relay", "monitor-mailsummary"} <= set(jobs)
+        assert {
+            "digest",
+            "monitor-blacklist",
+            "monitor-relay",
+            "monitor-mailsummary",
+            "monitor-domain",
+        } <= set(jobs)
         for job in jobs.values():
             assert job.coalesce is True and job.max_instances == 1
         now = datetime.now(UTC)
