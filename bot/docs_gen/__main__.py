@@ -1,4 +1,7 @@
-"""`python -m bot.docs_gen [--check]`: write (or check) the docs made from the code."""
+"""`python -m bot.docs_gen [--check]`: write (or check) the files made from the code.
+
+The configuration reference, the two manual pages and the default Slack manifest.yml.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from bot.config import Config
 from bot.docs_gen.man_cli import cli_manpage
 from bot.docs_gen.man_config import config_manpage
 from bot.docs_gen.markdown import config_reference
+from bot.manifest import build_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +27,7 @@ def outputs() -> dict[str, Callable[[], str]]:
         "docs/config-reference.md": config_reference,
         "man/relaywatch.1": lambda: cli_manpage(ver),
         "man/relaywatch.toml.5": lambda: config_manpage(ver),
+        "manifest.yml": lambda: build_manifest(Config()),
     }
 
 
