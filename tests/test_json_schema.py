@@ -197,6 +197,7 @@ def test_mailsummary_reports(env, tmp_path, source: str) -> None:
     assert data["totals"]["received"] > 0
     if source != "exim":
         assert data["suspects"]
+        assert all(len(item["per_hour"]) == 24 for item in data["suspects"])
     assert_valid("mailsummary", data)
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from bot.checks.mailsummary import run_mailsummary
 from bot.commands.base import CommandContext, CommandUsageError, forwarded_progress
+from bot.mailchart import summary_chart, with_chart
 from bot.render.mailsummary import chat_reply
 from bot.render.reply import ChatReply
 from handlers.logsummary.timefmt import TimeSpecError, window_from_specs
@@ -81,4 +82,5 @@ async def run(ctx: CommandContext, text: str) -> ChatReply:
     except TimeSpecError as exc:
         raise CommandUsageError(str(exc)) from None
     check_id = ctx.store.record_check(outcome.kind, outcome.subject, outcome.status, outcome.data)
-    return chat_reply(outcome, rerun=text.strip(), check_id=check_id)
+    reply = chat_reply(outcome, rerun=text.strip(), check_id=check_id)
+    return with_chart(reply, summary_chart(ctx.store, check_id))
