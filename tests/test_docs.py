@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -79,3 +81,16 @@ def test_every_page_is_in_the_site_navigation() -> None:
     mkdocs = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for page in (ROOT / "docs").glob("*.md"):
         assert f": {page.name}" in mkdocs, f"{page.name} is not in mkdocs.yml's nav"
+
+
+@pytest.mark.parametrize("page", ["relaywatch.1", "relaywatch.toml.5"])
+def test_man_pages_are_clean_roff(page: str) -> None:
+    path = ROOT / "man" / page
+    assert path.read_bytes().isascii()  # non-ASCII is written as \[uXXXX]
+    groff = shutil.which("groff")
+    if groff is None:
+        pytest.skip("groff is not installed")
+    done = subprocess.run(
+        [groff, "-man", "-ww", "-z", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 def text(line: str) -> str:
-    """One line of running text, inert for roff."""
+    """One line of running text, inert for roff; plain ASCII (non-ASCII as \\[uXXXX])."""
     escaped = line.replace("\\", "\\e").replace("-", "\\-")
+    escaped = "".join(ch if ord(ch) < 128 else f"\\[u{ord(ch):04X}]" for ch in escaped)
     if escaped.startswith((".", "'")):
         escaped = "\\&" + escaped
     return escaped
