@@ -41,82 +41,152 @@ def setting(default: Any, doc: str) -> Any:
 
 @dataclass
 class StoreConfig:
-    path: str = ""  # empty: <state dir>/relaywatch.db
+    path: str = setting(
+        "",
+        "the SQLite file (watch list, check history, alerts, audit log); empty: "
+        "$STATE_DIRECTORY/relaywatch.db under systemd, else "
+        "$XDG_STATE_HOME/relaywatch/relaywatch.db (~/.local/state/relaywatch/relaywatch.db)",
+    )
 
 
 @dataclass
 class LogsConfig:
-    paths: list[str] = field(default_factory=lambda: ["/var/log/mail.log"])
-    # read the systemd journal (journalctl -o json) instead of / besides files
-    journal: bool = False
-    journal_units: list[str] = field(default_factory=lambda: ["postfix@-.service", "exim4.service"])
-    window: str = "24h"
-    # syslog names of Postfix instances besides "postfix…" (Postfix's syslog_name setting)
-    syslog_names: list[str] = field(default_factory=list)
-    journal_timeout: float = 600.0
+    paths: list[str] = setting(
+        ["/var/log/mail.log"],
+        "the mail logs to read; each file's rotations (.1, .2.gz, -YYYYMMDD) are read too, "
+        "oldest first",
+    )
+    journal: bool = setting(
+        False, "also read the systemd journal (journalctl -o json) for journal_units"
+    )
+    journal_units: list[str] = setting(
+        ["postfix@-.service", "exim4.service"], "the units passed to journalctl as -u"
+    )
+    window: str = setting(
+        "24h",
+        "the window of /mailsummary, of the CLI without FILEs and of scheduled runs "
+        "(90m, 24h, 7d, 2w)",
+    )
+    syslog_names: list[str] = setting(
+        [], "syslog names of Postfix instances besides postfix… (Postfix's syslog_name setting)"
+    )
+    journal_timeout: float = setting(600.0, "seconds before journalctl is killed")
 
 
 @dataclass
 class RelayConfig:
-    default_target: str = "localhost:25"
-    # who non-admin Slack users may test besides watch-list servers
-    allow_networks: list[str] = field(default_factory=list)
-    allow_hosts: list[str] = field(default_factory=list)
-    extra_ports: list[int] = field(default_factory=list)
-    test_domain: str = "example.net"
-    local_part: str = "relaywatch-test"
-    tls: str = "auto"
-    connect_timeout: float = 10.0
-    banner_timeout: float = 30.0
-    command_timeout: float = 30.0
-    target_budget: float = 180.0
-    concurrency: int = 10
-    sender_domain: str = "example.org"  # the external sender's domain (RFC 2606)
-    sender_local_part: str = "relaywatch"
-    helo_name: str = ""  # empty: relaywatch-probe.<sender_domain>
-    # reverse DNS / MX / name lookups: "IP" or "IP:PORT"; empty: the system resolver
-    nameservers: list[str] = field(default_factory=list)
-    dns_timeout: float = 3.0
+    default_target: str = setting("localhost:25", "the server tested when the CLI names no target")
+    allow_networks: list[str] = setting(
+        [], "CIDRs that non-admin chat users may test besides the servers on the watch list"
+    )
+    allow_hosts: list[str] = setting(
+        [],
+        "names that non-admin chat users may test besides the watch list; an exact name counts "
+        "only if the target resolves to one of its addresses; *.example.com trusts a domain",
+    )
+    extra_ports: list[int] = setting([], "ports allowed from chat besides 25, 465, 587 and 2525")
+    test_domain: str = setting("example.net", "the external recipient domain of the battery")
+    local_part: str = setting("relaywatch-test", "the recipient's local part in the battery")
+    tls: str = setting(
+        "auto",
+        "STARTTLS: auto (use it when offered), require (no clear-text testing) or off (never)",
+    )
+    connect_timeout: float = setting(10.0, "seconds to wait for the TCP connection")
+    banner_timeout: float = setting(
+        30.0, "seconds to wait for the greeting (also covers the TLS handshake on port 465)"
+    )
+    command_timeout: float = setting(30.0, "seconds to wait for the reply to each command")
+    target_budget: float = setting(
+        180.0, "seconds for one target, everything included; what is left clips every wait"
+    )
+    concurrency: int = setting(10, "targets tested at once")
+    sender_domain: str = setting(
+        "example.org", "the external sender's domain in the battery (RFC 2606)"
+    )
+    sender_local_part: str = setting("relaywatch", "the sender's local part in the battery")
+    helo_name: str = setting("", "the name sent in EHLO; empty: relaywatch-probe.<sender_domain>")
+    nameservers: list[str] = setting(
+        [],
+        "DNS servers for reverse DNS, MX and name lookups, as IP or IP:PORT; "
+        "empty: the system resolver",
+    )
+    dns_timeout: float = setting(3.0, "seconds per DNS lookup")
 
 
 @dataclass
 class BlacklistConfig:
-    # "IP" or "IP:PORT"; empty: the system resolver's nameservers
-    nameservers: list[str] = field(default_factory=list)
-    concurrency: int = 200
-    timeout: float = 2.0
-    retries: int = 2
-    # largest IPv4 range accepted, as a prefix length (/22 = 1,024 addresses)
-    max_ipv4_prefix: int = 22
-    max_ipv6_prefix: int = 118
-    disabled_zones: list[str] = field(default_factory=list)
-    # extra lists: [{zone = "...", kind = "ipv4", severity = "minor", delist_url = "..."}]
-    extra_zones: list[dict] = field(default_factory=list)
-    # a DNSBL catalog TOML file used instead of the built-in handlers/data/dnsbl.toml
-    catalog_file: str = ""
+    nameservers: list[str] = setting(
+        [],
+        "the resolvers to query, as IP, IP:PORT or [IPv6]:PORT; empty: the system resolver's. "
+        "Use your own recursive resolver (e.g. unbound on localhost): several lists refuse "
+        "public resolvers such as 8.8.8.8. --nameserver overrides it",
+    )
+    concurrency: int = setting(200, "DNSBL queries in flight")
+    timeout: float = setting(2.0, "seconds per query attempt")
+    retries: int = setting(
+        2, "further attempts after a timeout, SERVFAIL or REFUSED (each on the next nameserver)"
+    )
+    max_ipv4_prefix: int = setting(
+        22, "the largest IPv4 range accepted, as a prefix length (/22 = 1,024 addresses)"
+    )
+    max_ipv6_prefix: int = setting(118, "the largest IPv6 range accepted, as a prefix length")
+    disabled_zones: list[str] = setting([], "zones never queried")
+    extra_zones: list[dict] = setting(
+        [],
+        "extra lists, as tables with the catalog's keys, e.g. "
+        '{ zone = "rbl.example.net", kind = "ipv4", severity = "minor" }; '
+        "an entry with a catalogued zone replaces that list",
+    )
+    catalog_file: str = setting(
+        "", "a DNSBL catalog TOML file used instead of the built-in handlers/data/dnsbl.toml"
+    )
 
 
 @dataclass
 class LogSummaryConfig:
-    # the LAN: hosts here sending straight out are the "compromised gateway" case
-    internal_networks: list[str] = field(default_factory=list)
-    sasl_distinct_ips: int = 5
-    sasl_distinct_networks: int = 3
-    volume_spike_factor: float = 5.0
-    volume_share: float = 0.25
-    min_messages_for_ratio: int = 20
-    bounce_ratio: float = 0.3
-    user_unknown_count: int = 20
-    user_unknown_ratio: float = 0.1
-    recipients_per_message: float = 10.0
-    internal_outbound_messages: int = 50
-    relay_probe_count: int = 5
-    sasl_failures_per_ip: int = 10
-    sasl_failures_per_account: int = 10
-    # our own mail domains (deliveries elsewhere are "outbound"); also learned from local delivery
-    local_domains: list[str] = field(default_factory=list)
-    # reader processes for large inputs; 0: one per CPU, at most 4
-    workers: int = 0
+    internal_networks: list[str] = setting(
+        [],
+        "your LAN, as CIDRs: hosts here sending straight out are the compromised-gateway case, "
+        "and logins from elsewhere count as from outside; empty: RFC 1918 + 100.64/10 + "
+        "fc00::/7 (not loopback: content filters re-inject from 127.0.0.1)",
+    )
+    sasl_distinct_ips: int = setting(
+        5, "sasl_many_ips: an account logs in from this many client IPs outside the LAN"
+    )
+    sasl_distinct_networks: int = setting(
+        3, "sasl_many_ips: … or from this many networks (/24, IPv6 /48; the LAN counts as one)"
+    )
+    volume_spike_factor: float = setting(
+        5.0, "volume_spike / volume_outlier: times the origin's baseline / the median origin"
+    )
+    volume_share: float = setting(0.25, "volume_outlier: share of all received mail")
+    min_messages_for_ratio: int = setting(
+        20, "the ratio and volume rules ignore origins with fewer messages"
+    )
+    bounce_ratio: float = setting(
+        0.3, "bounce_ratio: bounced + deferred share of an origin's deliveries"
+    )
+    user_unknown_count: int = setting(
+        20, "user_unknown: this many 'User unknown' bounces for one origin …"
+    )
+    user_unknown_ratio: float = setting(
+        0.1, "user_unknown: … that are at least this share of its deliveries"
+    )
+    recipients_per_message: float = setting(10.0, "many_recipients: average recipients per message")
+    internal_outbound_messages: int = setting(
+        50, "internal_host_outbound: deliveries to outside domains from one LAN host"
+    )
+    relay_probe_count: int = setting(5, "relay_probe: 'Relay access denied' per client")
+    sasl_failures_per_ip: int = setting(10, "sasl_bruteforce: failed logins per client IP")
+    sasl_failures_per_account: int = setting(
+        10, "sasl_bruteforce_account: failed logins per account"
+    )
+    local_domains: list[str] = setting(
+        [],
+        "your mail domains (also learned from local, virtual and lmtp deliveries); "
+        "deliveries elsewhere are outbound",
+    )
+    workers: int = setting(0, "reader processes for large inputs; 0: one per CPU, at most 4")
 
 
 @dataclass
@@ -228,25 +298,48 @@ class DomainConfig:
 
 @dataclass
 class SlackConfig:
-    admins: list[str] = field(default_factory=list)
-    admin_usergroup: str = ""
-    # empty: every channel the bot is in
-    allowed_channels: list[str] = field(default_factory=list)
-    digest_channel: str = ""
-    api_url: str = "https://slack.com/api/"
-    commands_per_minute: int = 10
+    admins: list[str] = setting(
+        [], "Slack user IDs allowed to check any target and edit the watch list"
+    )
+    admin_usergroup: str = setting(
+        "",
+        "a user group ID whose members are admins too; the Slack app then needs the "
+        "usergroups:read scope (relaywatch manifest adds it)",
+    )
+    allowed_channels: list[str] = setting(
+        [], "channel IDs or #names where commands are accepted; empty: every channel the bot is in"
+    )
+    digest_channel: str = setting("", "channel ID for the daily digest and change alerts")
+    api_url: str = setting(
+        "https://slack.com/api/",
+        "Web API base URL (GovSlack: https://slack-gov.com/api/); env SLACK_API_URL also works",
+    )
+    commands_per_minute: int = setting(
+        10, "per-user limit for commands and button clicks; 0: unlimited"
+    )
 
 
 @dataclass
 class ScheduleConfig:
-    enabled: bool = True
-    digest_time: str = "08:00"
-    timezone: str = "UTC"
-    # a digest missed while the bot was down is still sent if we come back within this many minutes
-    digest_grace_minutes: int = 360
-    blacklist_every_minutes: int = 60
-    relay_every_hours: int = 6
-    logsummary_every_minutes: int = 60
+    enabled: bool = setting(True, "run the digest and the monitors inside relaywatch serve")
+    digest_time: str = setting("08:00", "the daily digest's time, HH:MM in schedule.timezone")
+    timezone: str = setting(
+        "UTC", "IANA time zone of digest_time and of the times shown in the digest"
+    )
+    digest_grace_minutes: int = setting(
+        360,
+        "a digest missed while the bot was down is still sent once if it is back within this "
+        "many minutes",
+    )
+    blacklist_every_minutes: int = setting(
+        60, "blocklist check of the watch list (alerts only on change); 0: off"
+    )
+    relay_every_hours: int = setting(
+        6, "relay check of the watched servers (alerts only on change); 0: off"
+    )
+    logsummary_every_minutes: int = setting(
+        60, "log summary over logs.window (alerts on new suspects); 0: off"
+    )
     domain_every_hours: int = setting(
         6,
         "how often watched domains' SPF, DKIM, DMARC, reverse DNS and MTA-STS are checked (0: off)",
@@ -255,10 +348,18 @@ class ScheduleConfig:
 
 @dataclass
 class Secrets:
-    slack_bot_token: str = ""
-    slack_app_token: str = ""
-    slack_signing_secret: str = ""
-    spamhaus_dqs_key: str = ""
+    slack_bot_token: str = setting(
+        "", "the Bot User OAuth Token (xoxb-…): every mode but the shell"
+    )
+    slack_app_token: str = setting(
+        "", "the app-level token (xapp-…) with connections:write: Socket Mode"
+    )
+    slack_signing_secret: str = setting(
+        "", "the app's Signing Secret: HTTP mode (serve --http) checks every request with it"
+    )
+    spamhaus_dqs_key: str = setting(
+        "", "a Spamhaus Data Query Service key: the blocklist check then asks the DQS zones"
+    )
 
     def __repr__(self) -> str:  # never leak a secret through a debug print or a traceback
         return "Secrets(" + ", ".join(f"{k}={mask(v)}" for k, v in self.items()) + ")"
@@ -279,10 +380,14 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     domain: DomainConfig = field(default_factory=DomainConfig)
-    # a KEY=VALUE file holding secrets; must be readable by its owner only
-    secrets_file: str = ""
+    secrets_file: str = setting(
+        "",
+        "a NAME=value file with the secrets (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, "
+        "SLACK_SIGNING_SECRET, SPAMHAUS_DQS_KEY); must be readable by its owner only (chmod 600)",
+    )
     secrets: Secrets = field(default_factory=Secrets, repr=False)
-    source: str = "defaults"  # which file, if any, the values came from
+    # not a key: which file, if any, the values came from
+    source: str = field(default="defaults", metadata={"internal": True})
 
     @property
     def store_path(self) -> Path:
@@ -592,7 +697,7 @@ def effective_config_toml(config: Config) -> str:
 
 
 def toml_value(value: Any) -> str:
-    """A Python config value as TOML."""
+    """A value written as TOML (the effective config, the docs made from it)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -30,6 +30,8 @@ Progress = Callable[[str], Awaitable[None]]
 MemberLookup = Callable[[str], Awaitable[Iterable[str]]]
 
 SHELL_CHANNEL = "shell"
+# what asks a command for its usage instead of running it
+HELP_WORDS = frozenset({"help", "--help", "-h", "?"})
 
 # check kind (as stored) → candidate renderer modules under bot.render, first found wins
 _RENDERERS: dict[str, tuple[str, ...]] = {
@@ -219,6 +221,11 @@ class Dispatcher:
         denial = self.channel_denial(inv) or self.rate_denial(inv)
         if denial:
             return self._deny(inv, denial)
+        if inv.args.strip().lower() in HELP_WORDS and not hasattr(module, "help_reply"):
+            # `/blacklist help`: the usage line every command shares with the manifest's hint
+            self.store.audit(inv.user_id, inv.command, inv.args, True, "help", inv.channel_id)
+            text = f"`{escape(module.USAGE)}`\n{escape(module.SUMMARY)}"
+            return DispatchResult(plain_reply(text, ephemeral=True), True)
         ctx = CommandContext(
             config=self.config,
             store=self.store,

@@ -12,7 +12,9 @@ from bot.watchlist import blacklist_targets
 from handlers.blacklist import BlacklistSetupError, TargetError
 
 NAME = "blacklist"
-USAGE = "/blacklist [ip | cidr | domain | host ... | --mx domain]"
+# the usage hint: Slack's manifest, `/mailhealth help` and usage errors all show it; <x> is a value
+HINT = "[<ip> | <cidr> | <domain> | <host> ... | --mx <domain>]"
+USAGE = f"/{NAME} {HINT}"
 SUMMARY = "check addresses and domains on ~60 DNS blocklists (no argument: the watch list)"
 
 log = logging.getLogger("relaywatch.commands.blacklist")

@@ -10,20 +10,36 @@ from __future__ import annotations
 import re
 
 from bot.commands.base import CommandContext, CommandDenied, CommandUsageError
+from bot.config import Config
 from bot.containment import apply_request, limits_of
 from bot.render.containment import chat_reply, who
 from bot.render.reply import ChatReply, escape, plain_reply
 from handlers.policy.containment import ContainmentError, parse_request
 
 NAME = "contain"
-USAGE = (
-    "/contain block|hold|throttle [account|host|sender|sender_domain] <subject> "
-    "[24h] [20/h] [--cut] [reason]  ·  /contain release <kind> <subject>  ·  /contain list [--all]"
+# the forms an admin types, from the same grammar the parser reads (tested: each form parses);
+# kinds: account (a SASL login, the default for a name), host (an IP or CIDR), sender,
+# sender_domain; a throttle takes a rate like 20/h, a block --cut to end live sessions too
+HINT = (
+    "block|hold [account] <account> [<duration>] [<reason>] | block|hold host <ip> [<duration>] | "
+    "throttle [account] <account> <rate> [<duration>] | release account <account> | list [--all]"
 )
+USAGE = f"/{NAME} {HINT}"
 SUMMARY = "block, hold or throttle a compromised account or host, with an expiry (admins)"
 
 # Slack sends addresses and names as links: <mailto:a@b.example|a@b.example>, <http://x|x>
 _LINK = re.compile(r"<(?:mailto:|https?://)?([^>|]*)(?:\|([^>]*))?>")
+
+
+def parse_args(text: str, config: Config | None = None) -> object:
+    """The request in the text; bad input raises CommandUsageError (nothing changes)."""
+    words = unlink(text).split()
+    if words and words[0].lower() == "dismiss":
+        return words
+    try:
+        return parse_request(words, limits_of(config or Config()))
+    except ContainmentError as exc:
+        raise CommandUsageError(str(exc)) from None
 
 
 async def run(ctx: CommandContext, text: str) -> ChatReply:

@@ -8,7 +8,8 @@ from bot.render.domaincheck import chat_reply
 from bot.render.reply import ChatReply
 
 NAME = "domaincheck"
-USAGE = "/domaincheck [domain ...] [--ip sending_ip ...] [--selector s ...] [--helo name ...]"
+HINT = "[<domain> ...] [--ip <ip> ...] [--selector <selector> ...] [--helo <host>]"
+USAGE = f"/{NAME} {HINT}"
 SUMMARY = (
     "check a sending domain's SPF, DKIM, DMARC, reverse DNS, MTA-STS and TLS-RPT "
     "(no argument: the watched domains)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from dataclasses import dataclass
 
 from bot.commands.base import CommandContext, CommandDenied, CommandUsageError
 from bot.render.reply import ChatReply, context, escape, header, sections
@@ -11,7 +12,9 @@ from bot.store import WATCH_KINDS
 from bot.watchlist import WatchValueError, classify
 
 NAME = "mailhealth"
-USAGE = "/mailhealth [watch add|remove|list <ip|cidr|domain|server> | help]"
+# the usage hint: Slack's manifest, `/mailhealth help` and usage errors all show it; <x> is a value
+HINT = "[help | watch list | watch add|remove [ip|cidr|domain|server] <value>]"
+USAGE = f"/{NAME} {HINT}"
 SUMMARY = "post the mail health digest now; show or edit the watch list (edits: admins)"
 
 WATCH_USAGE = (
@@ -19,16 +22,51 @@ WATCH_USAGE = (
 )
 
 
-async def run(ctx: CommandContext, text: str) -> ChatReply:
+@dataclass(frozen=True)
+class Request:
+    """What `/mailhealth …` asks for: the digest, help, or a watch-list action."""
+
+    action: str  # digest | help | list | add | remove
+    kind: str | None = None  # ip | cidr | domain | server; None: inferred from the value
+    value: str = ""
+
+
+def parse_args(text: str) -> Request:
+    """The request in the text; bad input raises CommandUsageError (nothing is looked up)."""
     words = text.split()
     if not words:
-        return await digest_now(ctx)
+        return Request("digest")
     sub, rest = words[0].lower(), words[1:]
     if sub in ("help", "-h", "--help", "?"):
+        return Request("help")
+    if sub != "watch":
+        raise CommandUsageError(f"unknown subcommand {sub!r}; try `/mailhealth help`")
+    if not rest:
+        raise CommandUsageError(f"say what to do with the watch list: {WATCH_USAGE}")
+    action, rest = rest[0].lower(), rest[1:]
+    if action in ("list", "ls", "show"):
+        if rest:
+            raise CommandUsageError(f"`watch list` takes no value; {WATCH_USAGE}")
+        return Request("list")
+    if action not in ("add", "remove", "rm", "del", "delete"):
+        raise CommandUsageError(f"unknown watch action {action!r}; {WATCH_USAGE}")
+    kind = None
+    if len(rest) == 2 and rest[0].lower() in WATCH_KINDS:
+        kind, rest = rest[0].lower(), rest[1:]
+    if len(rest) != 1:
+        raise CommandUsageError(f"give exactly one value to {action}; {WATCH_USAGE}")
+    return Request("add" if action == "add" else "remove", kind, rest[0])
+
+
+async def run(ctx: CommandContext, text: str) -> ChatReply:
+    request = parse_args(text)
+    if request.action == "digest":
+        return await digest_now(ctx)
+    if request.action == "help":
         return help_reply(ctx)
-    if sub == "watch":
-        return watch(ctx, rest)
-    raise CommandUsageError(f"unknown subcommand {sub!r}; try `/mailhealth help`")
+    if request.action == "list":
+        return watch_list(ctx)
+    return watch(ctx, request)
 
 
 async def digest_now(ctx: CommandContext) -> ChatReply:
@@ -55,32 +93,18 @@ async def digest_now(ctx: CommandContext) -> ChatReply:
     return reply
 
 
-def watch(ctx: CommandContext, words: list[str]) -> ChatReply:
-    if not words:
-        raise CommandUsageError(f"say what to do with the watch list: {WATCH_USAGE}")
-    action, rest = words[0].lower(), words[1:]
-    if action in ("list", "ls", "show"):
-        if rest:
-            raise CommandUsageError(f"`watch list` takes no value; {WATCH_USAGE}")
-        return watch_list(ctx)
-    if action not in ("add", "remove", "rm", "del", "delete"):
-        raise CommandUsageError(f"unknown watch action {action!r}; {WATCH_USAGE}")
-    kind = None
-    if len(rest) == 2 and rest[0].lower() in WATCH_KINDS:
-        kind, rest = rest[0].lower(), rest[1:]
-    if len(rest) != 1:
-        raise CommandUsageError(f"give exactly one value to {action}; {WATCH_USAGE}")
+def watch(ctx: CommandContext, request: Request) -> ChatReply:
     if not ctx.requester.is_admin:
         raise CommandDenied(
             "only admins can edit the watch list; ask an admin, or see it with "
             "`/mailhealth watch list`."
         )
     try:
-        item = classify(rest[0], kind)
+        item = classify(request.value, request.kind)
     except WatchValueError as exc:
         raise CommandUsageError(str(exc)) from None
     who = _who(ctx)
-    if action == "add":
+    if request.action == "add":
         added = ctx.store.add_watch(item.kind, item.value, added_by=_added_by(ctx))
         if not added:
             text = f"{item.kind} {item.value} is already on the watch list."

@@ -16,7 +16,9 @@ from bot.render.reply import ChatReply
 from handlers.relay import TargetError, TargetNotAllowed
 
 NAME = "relaycheck"
-USAGE = "/relaycheck [host[:port] ... | --mx domain] [--confirm] [--tls auto|require|off]"
+# the usage hint: Slack's manifest, `/mailhealth help` and usage errors all show it; <x> is a value
+HINT = "[<host[:port]> ... | --mx <domain>] [--confirm] [--tls auto|require|off]"
+USAGE = f"/{NAME} {HINT}"
 SUMMARY = "test mail servers for open relaying (no argument: every server on the watch list)"
 
 log = logging.getLogger("relaywatch.commands.relaycheck")
@@ -71,7 +73,7 @@ def parse_args(text: str) -> tuple[list[str], list[str], bool, str | None]:
         word = words[index]
         if word in ("--mx", "--tls"):
             if index + 1 >= len(words):
-                raise CommandUsageError(f"{word} needs a value. Usage: {USAGE}")
+                raise CommandUsageError(f"{word} needs a value")
             value = words[index + 1]
             if word == "--mx":
                 mx_domains.append(value)
@@ -84,7 +86,7 @@ def parse_args(text: str) -> tuple[list[str], list[str], bool, str | None]:
         if word == "--confirm":
             confirm = True
         elif word.startswith("-"):
-            raise CommandUsageError(f"unknown option {word!r}. Usage: {USAGE}")
+            raise CommandUsageError(f"unknown option {word!r}")
         else:
             targets.append(_unlink(word))
         index += 1

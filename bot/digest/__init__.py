@@ -21,6 +21,7 @@ async def build_digest_reply(ctx: CommandContext) -> ChatReply:
     Refreshed checks are recorded (history) but raise no alerts here: alerts belong to the
     scheduler's monitor runs, which post them to the digest channel.
     """
+    from bot.mailchart import digest_chart, with_chart
     from bot.monitor import Monitor
     from bot.render import digest as render
 
@@ -45,4 +46,4 @@ async def build_digest_reply(ctx: CommandContext) -> ChatReply:
     for task in in_flight:
         await task
     digest = build_digest(ctx.store, ctx.config, ctx.clock())
-    return render.chat_reply(digest)
+    return with_chart(render.chat_reply(digest), digest_chart(ctx.store, digest))

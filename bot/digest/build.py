@@ -357,18 +357,7 @@ def _mail_report(
         not_run.append(NotRun("mailsummary", subject, reason, latest.finished_at, latest.id))
         return None, []
     usable = [r for r in history if r.status != "failed"]
-    window = parse_window(subject)
-    # the window before this one: the summary taken one window earlier (an hour's slack either
-    # way, since monitor runs are not exactly periodic)
-    target = _parse(latest.finished_at) - window
-    previous = next(
-        (
-            r
-            for r in usable[1:]
-            if abs(_parse(r.finished_at) - target) <= timedelta(hours=1) + window / 24
-        ),
-        None,
-    )
+    previous = previous_window_record(usable, latest, parse_window(subject))
     current_totals = mail_totals(latest)
     previous_totals = mail_totals(previous) if previous else None
     deltas = (
@@ -385,6 +374,7 @@ def _mail_report(
         previous=previous_totals,
         previous_checked_at=previous.finished_at if previous else None,
         deltas=deltas,
+        previous_check_id=previous.id if previous else None,
         unparsed_lines=int(unparsed) if isinstance(unparsed, int | float) else 0,
     )
     baseline = _at_or_before(usable, since)
@@ -403,6 +393,24 @@ def _mail_report(
         for s in suspect_facts(latest)
     ]
     return mail, suspects
+
+
+def previous_window_record(
+    history: list[CheckRecord], latest: CheckRecord, window: timedelta
+) -> CheckRecord | None:
+    """The summary taken one window before `latest` (an hour's slack either way, since monitor
+    runs are not exactly periodic); `history` newest first, failed runs left out."""
+    target = _parse(latest.finished_at) - window
+    return next(
+        (
+            r
+            for r in history
+            if r.id != latest.id
+            and r.status != "failed"
+            and abs(_parse(r.finished_at) - target) <= timedelta(hours=1) + window / 24
+        ),
+        None,
+    )
 
 
 def _overall(

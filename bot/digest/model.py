@@ -67,6 +67,7 @@ class MailTotals:
     previous_checked_at: str | None
     deltas: dict[str, int] | None
     unparsed_lines: int
+    previous_check_id: int | None = None  # the stored summary `previous` comes from
 
 
 @dataclass

@@ -41,7 +41,7 @@ STATUS_EMOJI = {
 class ReplyFile:
     filename: str
     title: str
-    content: str
+    content: str | bytes  # bytes: an image (the mail chart), uploaded as it is
 
 
 @dataclass

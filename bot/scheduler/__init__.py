@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Config
 from bot.digest import build_digest
+from bot.mailchart import digest_chart, with_chart
 from bot.monitor import CHECK_KINDS, CheckRunner, Monitor, MonitorReport, watched_subjects
 from bot.monitor.alarms import AlarmPoster
 from bot.poster import ChatPoster
@@ -123,7 +124,8 @@ class ScheduledJobs:
             if self.refresh_before_digest:
                 await self.monitor.refresh_stale()
             digest = build_digest(self.store, self.config, self.clock())
-            ts = await self.poster.post(self.channel, render_digest.chat_reply(digest))
+            reply = with_chart(render_digest.chat_reply(digest), digest_chart(self.store, digest))
+            ts = await self.poster.post(self.channel, reply)
         except Exception as exc:
             log.exception("digest failed", extra={"slot": slot_key(slot)})
             self.store.finish_digest(run.id, "failed", self.channel, error=f"{exc}"[:500])

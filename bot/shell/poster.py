@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import sys
+import tempfile
 from typing import Any, TextIO
 
 from bot.render.reply import ChatReply
@@ -100,8 +102,21 @@ def reply_text(reply: ChatReply) -> str:
     if reply.ephemeral:
         body = "(only you see this) " + body
     if reply.file is not None:
-        body += f"\n── {reply.file.title} ({reply.file.filename}) ──\n{reply.file.content.rstrip()}"
+        content = reply.file.content
+        if isinstance(content, bytes):  # an image: the terminal gets a file to open
+            body += f"\n── {reply.file.title}: {saved_file(reply.file.filename, content)} ──"
+        else:
+            body += f"\n── {reply.file.title} ({reply.file.filename}) ──\n{content.rstrip()}"
     return body
+
+
+def saved_file(filename: str, content: bytes) -> str:
+    """Writes an attachment to a new private temporary file and returns its path."""
+    stem, dot, suffix = filename.rpartition(".")
+    handle, path = tempfile.mkstemp(prefix=f"relaywatch-{stem or suffix}-", suffix=dot + suffix)
+    with os.fdopen(handle, "wb") as out:
+        out.write(content)
+    return path
 
 
 class ShellPoster:

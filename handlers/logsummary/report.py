@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from handlers.logsummary.summary import O_MESSAGES, Summary
+from handlers.logsummary.summary import O_HOURS, O_MESSAGES, Summary
 from handlers.logsummary.suspects import Suspect
 from handlers.logsummary.timefmt import TimeWindow
 
@@ -55,11 +55,20 @@ class MailLogReport:
             "recipient_hosts": sum(1 for v in s.recipient_domains.values() if v[0] > 0),
         }
 
+    def sending_per_hour(self, item: Suspect) -> list[int]:
+        """Messages the suspect sent in over SMTP, by hour of day (zeros: none, or local mail)."""
+        prefix = {"account": "sasl", "client": "client", "local_sender": "local"}
+        stats = self.summary.origins.get(f"{prefix.get(item.subject_type, '')}:{item.subject}")
+        return list(stats[O_HOURS]) if stats is not None else [0] * 24
+
     def to_dict(self, top: int = 10) -> dict[str, Any]:
         s = self.summary
         return {
             "totals": self.totals(),
-            "suspects": [suspect_dict(item) for item in self.suspects],
+            "suspects": [
+                {**suspect_dict(item), "per_hour": self.sending_per_hour(item)}
+                for item in self.suspects
+            ],
             "unparsed_lines": s.unparsed_lines,
             "unparsed_sample": list(s.unparsed_sample),
             "lines": s.lines,

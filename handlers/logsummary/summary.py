@@ -37,10 +37,12 @@ USER_UNKNOWN_MARKERS = ("User unknown", "unknown user", "user unknown", "5.1.1",
 # Origin stats slots (a list per origin keeps the hot path free of attribute lookups).
 O_MESSAGES, O_RCPTS, O_MAX_RCPTS, O_WIDE, O_BYTES = 0, 1, 2, 3, 4
 O_SENT, O_BOUNCED, O_DEFERRALS, O_UNKNOWN, O_DOMAINS, O_LINES, O_BAD_LINES = range(5, 12)
+# messages received over SMTP from the origin, by hour of day (the chart of a suspect's sending)
+O_HOURS = 12
 
 
 def _new_origin() -> list[Any]:
-    return [0, 0, 0, 0, 0, 0, 0, 0, 0, {}, [], []]
+    return [0, 0, 0, 0, 0, 0, 0, 0, 0, {}, [], [], [0] * 24]
 
 
 def _bump(table: dict[str, int], key: str, by: int = 1) -> None:
@@ -183,6 +185,7 @@ class Summary:
             if self.internal_check is not None and address and not sasl_user:
                 self.origin_internal[origin] = bool(self.internal_check(address))
         stats[O_MESSAGES] += 1
+        stats[O_HOURS][hour] += 1
         if len(stats[O_LINES]) < 3:
             stats[O_LINES].append(line.rstrip("\n"))
         state = self._queue.get(qid)
@@ -642,6 +645,7 @@ class Summary:
             for slot in (O_DEFERRALS, O_UNKNOWN):
                 mine[slot] += stats[slot]
             mine[O_MAX_RCPTS] = max(mine[O_MAX_RCPTS], stats[O_MAX_RCPTS])
+            mine[O_HOURS] = [a + b for a, b in zip(mine[O_HOURS], stats[O_HOURS], strict=True)]
             for domain, count in stats[O_DOMAINS].items():
                 mine[O_DOMAINS][domain] = mine[O_DOMAINS].get(domain, 0) + count
             for slot in (O_LINES, O_BAD_LINES):

@@ -71,8 +71,11 @@ async def test_reply_headline_suspects_evidence_and_report(config, store, clock)
     lines = reply.text.splitlines()
     assert lines[2].startswith("[95] 127.0.0.66 (client)")
     assert lines[3].startswith("[71] mallory@lab.test (account)")
-    # one thread reply per shown suspect with its log lines, then the full report (a file)
-    evidence, report = reply.thread[:5], reply.thread[-1]
+    # the mail-per-hour chart first (tests/bot/test_mailchart.py), then one thread reply per shown
+    # suspect with its log lines, then the full report (a file)
+    chart, *thread = reply.thread
+    assert chart.file is not None and chart.file.filename == "mail-per-hour.png"
+    evidence, report = thread[:5], thread[-1]
     assert "client=unknown[127.0.0.66]" in evidence[0].text
     assert "sasl_username=mallory@lab.test" in evidence[1].text
     assert report.file is not None and report.file.filename == "mailsummary.txt"
