@@ -7,6 +7,7 @@ rate of an account or host is the mean of its rate over earlier, non-overlapping
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from handlers.logsummary.timefmt import TimeSpecError, TimeWindow, window_from_s
 KIND = "mailsummary"
 # Earlier runs used for the baseline, newest first
 BASELINE_RUNS = 50
+# A run where at least this share of the lines could not be parsed did not read a mail log
+UNPARSED_SHARE_LIMIT = 0.9
+# … once it has read this many lines (a handful of odd lines in a tiny log prove nothing)
+UNPARSED_MIN_LINES = 20
 
 
 def thresholds_for(config: Config) -> SuspectThresholds:
@@ -138,8 +143,62 @@ async def run_mailsummary(
     data = report.to_dict(top=top)
     data["subject"] = subject
     data["inputs"] = "files" if files else "configured"
+    silent = silence_reason(data, span_words(since, until, files))
+    if silent:
+        # nothing (or nearly nothing) was read: "no suspects" would be a guess, not a finding
+        data["could_not_check"] = silent
+        return CheckOutcome(kind=KIND, subject=subject, status="failed", data=data, result=report)
     status = "problem" if report.suspects else "ok"
     return CheckOutcome(kind=KIND, subject=subject, status=status, data=data, result=report)
+
+
+def span_words(since: str | None, until: str | None, files: list[str] | None) -> str:
+    """How a reason names the window: "in the last 24 h", "between A and B", "in mail.log"."""
+    if since and not until:
+        found = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", since)
+        if found:
+            return f"in the last {found.group(1)} {found.group(2)}"
+        return f"since {since}"
+    if since and until:
+        return f"between {since} and {until}"
+    if until:
+        return f"before {until}"
+    if files:
+        return "in " + ", ".join("stdin" if f == "-" else Path(f).name for f in files)[:120]
+    return "in the logs"
+
+
+def silence_reason(data: dict, span: str) -> str | None:
+    """Why this run could not say anything about the mail (None: it read mail log lines).
+
+    Zero Postfix/Exim lines inside the window — an empty log, a log of something else, or a log
+    whose lines all lie outside the window — or nearly all lines unparsed: "could not check".
+    """
+    lines = int(data.get("lines") or 0)
+    mail = int(data.get("mail_lines") or 0)
+    unparsed = int(data.get("unparsed_lines") or 0)
+    if mail == 0:
+        sources = data.get("sources") or []
+        if lines == 0 and sources and all(s.get("status") == "skipped" for s in sources):
+            detail = "every log file lies outside the time window"
+        elif lines == 0:
+            detail = "the log is empty"
+        elif unparsed >= lines:
+            detail = f"none of the {lines:,} lines read is a log line relaywatch can parse"
+        elif int(data.get("other_program_lines") or 0) + unparsed >= lines:
+            detail = f"none of the {lines:,} lines read is from Postfix or Exim"
+        else:
+            last = (data.get("window") or {}).get("last_line")
+            detail = f"{lines:,} lines read, none inside the window" + (
+                f"; the newest is from {last}" if last else ""
+            )
+        return f"no mail log lines {span} — is logging alive? ({detail})"
+    if unparsed >= UNPARSED_MIN_LINES and unparsed >= UNPARSED_SHARE_LIMIT * (unparsed + mail):
+        return (
+            f"{unparsed:,} of {unparsed + mail:,} lines {span} could not be parsed — is this "
+            "a Postfix or Exim log? (see the unparsed sample)"
+        )
+    return None
 
 
 def _failed(subject: str, error: str) -> CheckOutcome:

@@ -72,7 +72,10 @@ def details_text(data: dict[str, Any]) -> str:
     if data.get("error"):
         return f"mail summary could not complete: {data['error']}"
     out: list[str] = [_title(data), ""]
-    out += _suspects_text(data.get("suspects") or [])
+    if data.get("could_not_check"):
+        out += [f"COULD NOT CHECK: {data['could_not_check']}", "Suspects: not checked", ""]
+    else:
+        out += _suspects_text(data.get("suspects") or [])
     out += _totals_text(data)
     out += _per_hour_text(data.get("per_hour") or [])
     top = data.get("top") or {}
@@ -169,6 +172,14 @@ def chat_reply(
     report as a thread reply (a file when long)."""
     data = outcome.data
     window = data.get("subject", outcome.subject)
+    if data.get("could_not_check"):
+        # a run that read no mail is neither clean nor broken: yellow, with the reason
+        title = f"{STATUS_EMOJI['yellow']} Mail summary ({window}): could not check"
+        reason = str(data["could_not_check"])
+        blocks = [header(title), *sections(escape(reason))]
+        blocks.append(context(_lines_note(data)))
+        blocks.append(result_buttons("mailsummary", rerun or "", check_id))
+        return ChatReply(text=f"{title}: {reason}", blocks=blocks)
     if outcome.status == "failed":
         title = f"{STATUS_EMOJI['grey']} Mail summary ({window}) could not complete"
         body = escape(str(data.get("error", "unknown error")))
@@ -199,14 +210,7 @@ def chat_reply(
         thread.append(_evidence_reply(item))
     if count > CHAT_SUSPECTS:
         blocks.append(context(f"{count - CHAT_SUSPECTS} more suspects in the full report"))
-    window_info = data.get("window") or {}
-    blocks.append(
-        context(
-            f"{data.get('lines', 0):,} log lines, first {window_info.get('first_line') or '–'}, "
-            f"last {window_info.get('last_line') or '–'}; "
-            f"{data.get('unparsed_lines', 0)} unparsed"
-        )
-    )
+    blocks.append(context(_lines_note(data)))
     blocks.append(result_buttons("mailsummary", rerun or "", check_id))
     thread.append(
         detail_reply(f"Mail summary report ({window})", details_text(data), "mailsummary.txt")
@@ -215,6 +219,15 @@ def chat_reply(
 
 
 # -- pieces ------------------------------------------------------------------------------------
+
+
+def _lines_note(data: dict[str, Any]) -> str:
+    window_info = data.get("window") or {}
+    return (
+        f"{data.get('lines', 0):,} log lines, first {window_info.get('first_line') or '–'}, "
+        f"last {window_info.get('last_line') or '–'}; "
+        f"{data.get('unparsed_lines', 0)} unparsed"
+    )
 
 
 def _title(data: dict[str, Any]) -> str:

@@ -129,6 +129,8 @@ class Summary:
         self.local_domains: set[str] = set()
         # input accounting
         self.lines = 0
+        # lines from Postfix or Exim inside the window: zero means the run saw no mail at all
+        self.mail_lines = 0
         self.lines_by_source: dict[str, int] = {}
         self.unparsed_lines = 0
         self.unparsed_sample: list[str] = []
@@ -573,6 +575,7 @@ class Summary:
             "connections",
             "connect_seconds",
             "lines",
+            "mail_lines",
             "unparsed_lines",
             "other_lines",
             "expired_queue_ids",

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-SHARED_LOGS = Path(__file__).resolve().parents[4] / "shared" / "logs"
+# ../shared/logs beside the checkout (or beside the directory of git worktrees)
+SHARED_LOGS_CANDIDATES = tuple(
+    Path(__file__).resolve().parents[level] / "shared" / "logs" for level in (4, 5)
+)
+SHARED_LOGS = next((p for p in SHARED_LOGS_CANDIDATES if p.is_dir()), SHARED_LOGS_CANDIDATES[0])
 
 
 @pytest.fixture(scope="session")
