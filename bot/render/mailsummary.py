@@ -266,22 +266,34 @@ def _evidence_reply(item: dict[str, Any]) -> ChatReply:
 
 
 def _suspects_text(suspects: list[dict[str, Any]]) -> list[str]:
+    """Compromises first (what to act on), then attackers (nothing got through), as in chat."""
     if not suspects:
         return ["Suspects: none", ""]
-    out = [f"Suspects ({len(suspects)})", "-" * len(f"Suspects ({len(suspects)})")]
-    for index, item in enumerate(suspects):
-        out.append(_suspect_line(item))
-        if index >= TEXT_DETAILED_SUSPECTS:
-            continue  # past the first few: one line each (the JSON has everything)
-        for reason in item.get("reasons") or []:
-            out.append(f"    - {reason}")
-        if item.get("action"):
-            out.append(f"    next: {item['action']}")
-        for line in (item.get("evidence") or [])[:6]:
-            out.append(f"      | {line}")
-        out.append("")
-    if len(suspects) > TEXT_DETAILED_SUSPECTS:
-        out.append("")
+    attacks = [item for item in suspects if item.get("kind") in ATTACK_KINDS]
+    compromises = [item for item in suspects if item.get("kind") not in ATTACK_KINDS]
+    out: list[str] = []
+    detailed = TEXT_DETAILED_SUSPECTS
+    for title, items in (
+        (f"Suspected compromises ({len(compromises)})", compromises),
+        (f"Attackers: probes and password guessing ({len(attacks)})", attacks),
+    ):
+        if not items:
+            out += [title.replace(f" ({len(items)})", ": none"), ""]
+            continue
+        out += [title, "-" * len(title)]
+        for index, item in enumerate(items):
+            out.append(_suspect_line(item))
+            if index >= detailed:
+                continue  # past the first few: one line each (the JSON has everything)
+            for reason in item.get("reasons") or []:
+                out.append(f"    - {reason}")
+            if item.get("action"):
+                out.append(f"    next: {item['action']}")
+            for line in (item.get("evidence") or [])[:6]:
+                out.append(f"      | {line}")
+            out.append("")
+        if len(items) > detailed:
+            out.append("")
     return out
 
 

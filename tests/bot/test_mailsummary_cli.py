@@ -76,7 +76,13 @@ def test_json_document_exit_1_and_recorded(config_file: Path, tmp_path: Path, ca
 def test_text_report(config_file: Path, capsys) -> None:
     assert run(config_file, str(SHARED_LOG), "--top", "3") == 1
     out = capsys.readouterr().out
-    assert "Suspects (" in out and "[95] 127.0.0.66 (client)" in out
+    assert "[95] 127.0.0.66 (client)" in out
+    # compromises and attackers apart, as in the chat reply; compromises first
+    compromises = out.index("Suspected compromises (")
+    attackers = out.index("Attackers: probes and password guessing (")
+    assert compromises < out.index("[95] 127.0.0.66") < attackers
+    assert attackers < out.index("(client): relay probing")
+    assert "(client): relay probing" not in out[compromises:attackers]
     assert "    3805  received" in out and "  86579k  bytes delivered" in out
     assert (
         "     700  info@lab.test" in out and "frank@lab.test" not in out.split("Senders")[1][:400]
