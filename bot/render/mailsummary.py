@@ -28,6 +28,7 @@ CHAT_SUSPECTS = 5
 # Suspects the text report shows with reasons and evidence; the rest get one line each
 TEXT_DETAILED_SUSPECTS = 8
 KIND_LABELS = {
+    "open_relay": "relayed for a stranger (open relay)",
     "sasl_many_ips": "account used from many places",
     "sasl_bruteforce_account": "password guessing on an account",
     "sasl_password_guessed": "password guessed, then used",
@@ -42,7 +43,12 @@ KIND_LABELS = {
 }
 # Findings about attacks on us (nothing got through) rather than a compromised account or host
 ATTACK_KINDS = frozenset(("relay_probe", "sasl_bruteforce", "sasl_bruteforce_account"))
-SUBJECT_LABELS = {"account": "account", "client": "client", "local_sender": "local sender"}
+SUBJECT_LABELS = {
+    "account": "account",
+    "client": "client",
+    "local_sender": "local sender",
+    "server": "server",
+}
 _TOTAL_LINES = (
     ("received", "received"),
     ("delivered", "delivered"),
@@ -190,9 +196,12 @@ def chat_reply(
     suspects = data.get("suspects") or []
     count = len(suspects)
     attacks = sum(1 for item in suspects if item.get("kind") in ATTACK_KINDS)
-    compromises = count - attacks
-    colour = "red" if compromises else ("yellow" if attacks else "green")
+    relayed = sum(1 for item in suspects if item.get("kind") == "open_relay")
+    compromises = count - attacks - relayed
+    colour = "red" if compromises or relayed else ("yellow" if attacks else "green")
     parts = []
+    if relayed:
+        parts.append("open relay (mail relayed for strangers)")
     if compromises:
         parts.append(f"{compromises} suspected compromise{'s' if compromises != 1 else ''}")
     if attacks:
@@ -274,7 +283,7 @@ def _suspects_text(suspects: list[dict[str, Any]]) -> list[str]:
     out: list[str] = []
     detailed = TEXT_DETAILED_SUSPECTS
     for title, items in (
-        (f"Suspected compromises ({len(compromises)})", compromises),
+        (f"Open relay and suspected compromises ({len(compromises)})", compromises),
         (f"Attackers: probes and password guessing ({len(attacks)})", attacks),
     ):
         if not items:

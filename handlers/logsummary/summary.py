@@ -373,6 +373,12 @@ class Summary:
             if stats is not None:
                 stats[O_SENT] += 1
                 if cmd not in LOCAL_TRANSPORTS:
+                    orig_at = line.find(", orig_to=<")
+                    if orig_at > 0:
+                        # an alias of ours rewritten to an outside address: the client wrote to
+                        # us, so the delivery counts under the domain it addressed
+                        orig = line[orig_at + 11 : line.find(">", orig_at)]
+                        domain = self._address_info(orig)[1]
                     domains = stats[O_DOMAINS]
                     if domain in domains or len(domains) < DOMAINS_PER_ORIGIN:
                         domains[domain] = domains.get(domain, 0) + 1

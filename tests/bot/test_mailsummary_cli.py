@@ -61,8 +61,9 @@ def test_json_document_exit_1_and_recorded(config_file: Path, tmp_path: Path, ca
     assert set(data["totals"]) == TOTAL_KEYS
     assert data["totals"]["received"] == 3805 and data["totals"]["rejected"] == 1046
     assert data["unparsed_lines"] == 0
-    top = data["suspects"][:2]
-    assert {s["subject"] for s in top} == {"127.0.0.66", "mallory@lab.test"}
+    top = data["suspects"][:3]
+    assert top[0]["kind"] == "open_relay"  # the server relayed for strangers
+    assert {s["subject"] for s in top} == {"this server", "127.0.0.66", "mallory@lab.test"}
     assert set(top[0]) >= {"kind", "subject", "score", "reasons", "evidence"}
     assert all(isinstance(line, str) for line in top[0]["evidence"])
     with Store(tmp_path / "rw.db") as store:
@@ -78,7 +79,7 @@ def test_text_report(config_file: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "[95] 127.0.0.66 (client)" in out
     # compromises and attackers apart, as in the chat reply; compromises first
-    compromises = out.index("Suspected compromises (")
+    compromises = out.index("Open relay and suspected compromises (")
     attackers = out.index("Attackers: probes and password guessing (")
     assert compromises < out.index("[95] 127.0.0.66") < attackers
     assert attackers < out.index("(client): relay probing")

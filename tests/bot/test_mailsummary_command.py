@@ -64,16 +64,19 @@ async def test_reply_headline_suspects_evidence_and_report(config, store, clock)
     reply = await mailsummary.run(ctx, "")
     assert progress[0] == "reading the mail logs (24h)…"
     assert reply.text.startswith(
-        ":red_circle: Mail summary (24h): 2 suspected compromises, 41 attackers (probes, guessing)"
+        ":red_circle: Mail summary (24h): open relay (mail relayed for strangers), "
+        "2 suspected compromises, 41 attackers (probes, guessing)"
     )
     assert "3,805 received, 7,125 delivered" in reply.text
     lines = reply.text.splitlines()
-    assert lines[2].startswith("[95] 127.0.0.66 (client)")
-    assert lines[3].startswith("[71] mallory@lab.test (account)")
+    assert lines[2].startswith("[99] this server (server): relayed for a stranger (open relay)")
+    assert lines[3].startswith("[95] 127.0.0.66 (client)")
+    assert lines[4].startswith("[71] mallory@lab.test (account)")
     # one thread reply per shown suspect with its log lines, then the full report (a file)
     evidence, report = reply.thread[:5], reply.thread[-1]
-    assert "client=unknown[127.0.0.66]" in evidence[0].text
-    assert "sasl_username=mallory@lab.test" in evidence[1].text
+    assert "client=unknown[127.0.2." in evidence[0].text
+    assert "client=unknown[127.0.0.66]" in evidence[1].text
+    assert "sasl_username=mallory@lab.test" in evidence[2].text
     assert report.file is not None and report.file.filename == "mailsummary.txt"
     assert "Grand totals" in report.file.content
     blocks = [b.to_dict() for b in reply.blocks]
