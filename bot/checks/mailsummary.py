@@ -7,6 +7,7 @@ rate of an account or host is the mean of its rate over earlier, non-overlapping
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from bot.config import Config
 from bot.store import Store
 from handlers.logsummary.engine import SummaryOptions, summarize_logs
 from handlers.logsummary.inputs import LogInputError, rotations, time_order
+from handlers.logsummary.lan import discover_internal_networks
 from handlers.logsummary.suspects import SuspectThresholds
 from handlers.logsummary.timefmt import TimeSpecError, TimeWindow, window_from_specs
 
@@ -97,12 +99,15 @@ async def run_mailsummary(
     top: int = 10,
     progress: ProgressCallback | None = None,
     now: datetime | None = None,
+    internal_networks: list[str] | None = None,
 ) -> CheckOutcome:
     """Summarises the configured logs (or `files`, "-" for stdin) over a window.
 
     With no files and no `since`, the configured window (`logs.window`, e.g. 24h) applies; named
     files are read whole unless `since`/`until` narrow them. Raises TimeSpecError for a bad
     since/until (a usage error); problems reading the logs make the outcome "failed".
+    `internal_networks` (the CLI's --internal-networks) overrides the configured LAN; without
+    either, the local MTA's trusted networks (lan.py) are used.
     """
     moment = now or datetime.now(UTC)
     if since is None and not files:
@@ -115,12 +120,17 @@ async def run_mailsummary(
         subject = f"{subject} of {names[:80]}"
     paths = time_order(files) if files else configured_paths(config)
     journal = () if files else tuple(config.logs.journal_units if config.logs.journal else ())
+    lan = await asyncio.to_thread(
+        discover_internal_networks,
+        internal_networks or config.logsummary.internal_networks,
+        "--internal-networks" if internal_networks else "[logsummary] internal_networks",
+    )
     options = SummaryOptions(
         paths=tuple(paths),
         journal_units=journal,
         window=window,
         thresholds=thresholds_for(config),
-        internal_networks=tuple(config.logsummary.internal_networks),
+        internal_networks=lan.networks,
         local_domains=tuple(config.logsummary.local_domains),
         syslog_names=tuple(config.logs.syslog_names),
         baseline=baseline_from_store(store, window) if store is not None else None,
@@ -143,6 +153,10 @@ async def run_mailsummary(
     data = report.to_dict(top=top)
     data["subject"] = subject
     data["inputs"] = "files" if files else "configured"
+    data["internal_networks"] = list(lan.networks)
+    data["internal_networks_source"] = lan.source
+    if lan.skipped:
+        data["internal_networks_skipped"] = list(lan.skipped)
     silent = silence_reason(data, span_words(since, until, files))
     if silent:
         # nothing (or nearly nothing) was read: "no suspects" would be a guess, not a finding

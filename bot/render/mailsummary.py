@@ -77,7 +77,7 @@ def text(result: MailLogReport | dict[str, Any]) -> str:
 def details_text(data: dict[str, Any]) -> str:
     if data.get("error"):
         return f"mail summary could not complete: {data['error']}"
-    out: list[str] = [_title(data), ""]
+    out: list[str] = [_title(data), _lan_note(data), ""]
     if data.get("could_not_check"):
         out += [f"COULD NOT CHECK: {data['could_not_check']}", "Suspects: not checked", ""]
     else:
@@ -183,6 +183,7 @@ def chat_reply(
         title = f"{STATUS_EMOJI['yellow']} Mail summary ({window}): could not check"
         reason = str(data["could_not_check"])
         blocks = [header(title), *sections(escape(reason))]
+        blocks.append(context(escape(_lan_note(data))))
         blocks.append(context(_lines_note(data)))
         blocks.append(result_buttons("mailsummary", rerun or "", check_id))
         return ChatReply(text=f"{title}: {reason}", blocks=blocks)
@@ -219,6 +220,7 @@ def chat_reply(
         thread.append(_evidence_reply(item))
     if count > CHAT_SUSPECTS:
         blocks.append(context(f"{count - CHAT_SUSPECTS} more suspects in the full report"))
+    blocks.append(context(escape(_lan_note(data))))
     blocks.append(context(_lines_note(data)))
     blocks.append(result_buttons("mailsummary", rerun or "", check_id))
     thread.append(
@@ -228,6 +230,17 @@ def chat_reply(
 
 
 # -- pieces ------------------------------------------------------------------------------------
+
+
+def _lan_note(data: dict[str, Any]) -> str:
+    """Which networks counted as the LAN and why: every verdict about "outside" depends on it."""
+    networks = data.get("internal_networks") or []
+    shown = ", ".join(str(n) for n in networks) or "none"
+    note = f"Internal networks assumed: {shown} (from {data.get('internal_networks_source', '?')})"
+    skipped = data.get("internal_networks_skipped") or []
+    if skipped:
+        note += f"; not readable as networks, ignored: {', '.join(str(x) for x in skipped)}"
+    return note
 
 
 def _lines_note(data: dict[str, Any]) -> str:

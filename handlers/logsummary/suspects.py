@@ -34,6 +34,10 @@ from handlers.logsummary.summary import (
 )
 
 MAX_EVIDENCE = 10
+# The machine itself: content filters hand mail back from here (the message was counted for
+# its real origin on the way in), and no stranger can connect from it. Loopback is internal by
+# default, so without this every filtered message would look like a LAN host sending out.
+_THIS_MACHINE = frozenset(("127.0.0.1", "::1"))
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,12 @@ def _origin_rules(
         outbound = outbound_deliveries(stats, ours)
         internal = summary.origin_internal.get(origin, False)
         sends_out = outbound > 0 or kind != "client"
-        if kind == "client" and internal and outbound >= t.internal_outbound_messages:
+        if (
+            kind == "client"
+            and internal
+            and name not in _THIS_MACHINE  # content filters hand mail back from here
+            and outbound >= t.internal_outbound_messages
+        ):
             domains = sorted(
                 (d for d in stats[O_DOMAINS] if d not in ours),
                 key=lambda d: -stats[O_DOMAINS][d],
@@ -314,11 +323,6 @@ def _origin_rules(
                     "check whether these were legitimate mailings",
                 ),
             )
-
-
-# The machine itself: content filters and local services hand mail back from here, and no
-# stranger can connect from it, so it is never "a client outside the internal networks".
-_THIS_MACHINE = frozenset(("127.0.0.1", "::1"))
 
 
 def _open_relay_rule(summary: Summary, is_internal, ours: set[str], add) -> None:

@@ -3,6 +3,7 @@ file, recorded in the store; later runs take their baseline from that history.""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import datetime, timedelta
@@ -82,6 +83,10 @@ async def test_reply_headline_suspects_evidence_and_report(config, store, clock)
     blocks = [b.to_dict() for b in reply.blocks]
     buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert [b["action_id"] for b in buttons] == ["rerun", "show_details"]
+    # which LAN the verdicts assumed, and where it came from
+    assert "Internal networks assumed: 127.0.0.0/24 (from [logsummary] internal_networks)" in (
+        json.dumps(blocks)
+    )
     (record,) = store.checks("mailsummary")
     assert (record.subject, record.status) == ("24h", "problem")
     assert buttons[1]["value"] == str(record.id)
