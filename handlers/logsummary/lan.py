@@ -2,7 +2,7 @@
 
 The mail server already knows whom it trusts to relay: Postfix's `mynetworks`, Exim's
 `relay_from_hosts`. When relaywatch runs on the mail server we ask the MTA (`postconf -h
-mynetworks`, `exim -bP hostlist relay_from_hosts`); otherwise we assume the private ranges
+mynetworks`, `exim -bP +relay_from_hosts`); otherwise we assume the private ranges
 (RFC 1918, IPv6 ULA) and loopback. Every report says which networks were assumed and where they
 came from, so a wrong guess is visible.
 
@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 # RFC 1918, loopback, IPv6 unique local addresses (RFC 4193) and loopback
 DEFAULT_NETWORKS = (
@@ -83,7 +84,7 @@ def parse_postfix_mynetworks(text: str) -> tuple[tuple[str, ...], tuple[str, ...
 
 
 def parse_exim_hostlist(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """`exim -bP hostlist relay_from_hosts` output (`hostlist relay_from_hosts = <; a ; b`) →
+    """`exim -bP +relay_from_hosts` output (`hostlist relay_from_hosts = <; a ; b`) →
     (networks, items that are not networks: host names, lookups, `@[]`, negations)."""
     value = text.strip()
     if "=" in value.split("\n", 1)[0]:
@@ -138,11 +139,13 @@ def discover_internal_networks(
         if not which(program):
             continue
         argv = [program] + (["-C", exim_config] if exim_config else [])
-        status, out = run([*argv, "-bP", "hostlist", "relay_from_hosts"])
+        status, out = run([*argv, "-bP", "+relay_from_hosts"])  # a named list: -bP +name
         networks, skipped = parse_exim_hostlist(out) if status == 0 else ((), ())
         if networks:
             return LanChoice(
-                networks, f"Exim relay_from_hosts ({program} -bP relay_from_hosts)", skipped
+                networks,
+                f"Exim relay_from_hosts ({Path(program).name} -bP +relay_from_hosts)",
+                skipped,
             )
         unanswered.append(program)
         break
