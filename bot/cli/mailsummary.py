@@ -15,13 +15,19 @@ Reads the configured logs ([logs] paths with their rotations, oldest first, .gz 
 journal with [logs] journal = true) over the configured window (24h), or the FILEs you name
 (whole, unless --since/--until narrow them; - reads stdin). Totals mean what pflogsumm means.
 
-exit codes: 0 no suspects · 1 suspects found · 2 usage error · 3 the logs could not be read
+Every verdict about "outside" depends on the LAN: --internal-networks, else [logsummary]
+internal_networks, else the local Postfix's mynetworks or Exim's relay_from_hosts, else RFC 1918
+and loopback; the report's second line says which networks were assumed and where from.
+
+exit codes: 0 no suspects · 1 suspects found · 2 usage error · 3 could not check (the logs
+could not be read, or held no mail log lines in the window: "no suspects" would be a guess)
 
 examples:
   relaywatch mailsummary
   relaywatch mailsummary --since 24h --json
   relaywatch mailsummary --since 2026-11-27T00:00 --until 2026-11-28T00:00
   relaywatch mailsummary /var/log/mail.log /var/log/mail.log.1 --top 20
+  relaywatch mailsummary --internal-networks 192.168.10.0/24,10.8.0.0/16
   journalctl -u postfix@- -o short-iso | relaywatch mailsummary -
 """
 

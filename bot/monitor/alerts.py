@@ -372,6 +372,11 @@ def _suspect_opening(suspect: SuspectFact) -> tuple[str, ChatReply]:
         f":rotating_light: possible compromise: `{escape(suspect.subject)}` "
         f"({escape(suspect.kind)}, score {suspect.score:g})"
     )
+    if suspect.kind == "open_relay":
+        head = (
+            ":rotating_light: *open relay*: the mail log shows this server relaying mail for "
+            f"strangers (score {suspect.score:g})"
+        )
     reasons = "\n".join(f"• {escape(r)}" for r in suspect.reasons[:5])
     text = head + ("\n" + reasons if reasons else "")
     if suspect.action:
