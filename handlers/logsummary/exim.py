@@ -17,7 +17,14 @@ from handlers.logsummary.summary import Summary
 _MESSAGE_ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
 _HOST = re.compile(r"\bH=(\S+)?(?: \(([^)]*)\))? ?\[([0-9A-Fa-f:.]+)\](?::\d+)?")
 _FIELD = re.compile(r"\b([A-Z])=(\"(?:[^\"\\]|\\.)*\"|\S+)")
-_REJECTED = re.compile(r"\brejected (RCPT|MAIL|DATA|EHLO or HELO|after DATA|connection)\b ?(.*)$")
+_REJECTED = re.compile(
+    r"\brejected (RCPT|MAIL|DATA|EHLO or HELO|EHLO|HELO|VRFY|after DATA|connection)\b ?(.*)$"
+)
+# Connections refused before any command (host_reject_connection, too many, load average)
+_REFUSED = re.compile(
+    r"^(?:refused connection from .*?\((.*)\)|[Cc]onnection from .*? refused:? ?(.*))$"
+)
+_ADDRESS = re.compile(r"\[([0-9A-Fa-f:.]+)\]")
 # "SMTP call from H dropped: too many unrecognized commands (last was "X")": Exim hung up
 _DROPPED = re.compile(
     r"^SMTP call from .*? dropped: (too many (?:nonmail commands|unrecognized commands|"
@@ -143,6 +150,14 @@ class EximParser:
             summary.on_reject(
                 "reject", hour, stage, _reason(rejected.group(2)), client or "unknown", client, line
             )
+            return
+        refused = _REFUSED.match(text)
+        if refused is not None:
+            detail = refused.group(1) or refused.group(2) or ""
+            address = _ADDRESS.search(text)
+            client = f"unknown[{address.group(1)}]" if address else ""
+            reason = "connection refused" + (f": {_SIZE.sub('', detail).strip()}" if detail else "")
+            summary.on_reject("reject", hour, "CONNECT", reason, client or "unknown", client, line)
             return
         dropped = _DROPPED.match(text)
         if dropped is not None:

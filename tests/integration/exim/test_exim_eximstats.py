@@ -4,6 +4,7 @@ for too many unknown commands), then our summary of its main log beside eximstat
 
 from __future__ import annotations
 
+import shutil
 import smtplib
 import socket
 from collections.abc import Iterator
@@ -12,8 +13,10 @@ import pytest
 
 from handlers.logsummary.engine import SummaryOptions, summarize_logs_sync
 from handlers.logsummary.lan import discover_internal_networks
+from tests.fixtures.exim_lines import REJECTION_LINES
 from tests.integration.exim.exim_instance import (
     EXIM,
+    EXIMSTATS,
     LOCAL_DOMAIN,
     EximInstance,
     EximUnavailable,
@@ -121,3 +124,17 @@ def test_relay_from_hosts_is_the_default_lan(exim: EximInstance) -> None:
     lan = discover_internal_networks(postconf=None, exim=[str(EXIM)], exim_config=str(exim.config))
     assert lan.networks == ("192.0.2.0/24", "::1/128")
     assert lan.source == "Exim relay_from_hosts (exim4 -bP +relay_from_hosts)"
+
+
+def test_eximstats_counts_each_rejection_form_as_we_do(tmp_path) -> None:
+    # only eximstats is needed here, not the daemon
+    if not EXIMSTATS.is_file() or shutil.which("perl") is None:
+        pytest.skip("eximstats (exim4-base, unpacked by .ci/run) or perl is missing")
+    log = tmp_path / "mainlog"
+    log.write_text("\n".join(REJECTION_LINES) + "\n")
+    stats = eximstats(log)
+    report = summarize_logs_sync(SummaryOptions(paths=(str(log),)))
+    assert report.totals()["rejected"] == int(grand_totals(stats)["Rejects"][0]) == 9
+    theirs = league(stats, "Top 50 mail rejection reasons by message count")
+    ours = [row["count"] for row in report.to_dict()["reject_reasons"]]
+    assert sorted(theirs.values()) == sorted(ours)  # the same grouping: 2 × too big, 1 × the rest
