@@ -420,8 +420,8 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> C
         _apply_file(config, file_path)
         config.source = str(file_path)
     _apply_env(config, env)
+    _validate(config)  # before the secrets: secrets_file is one of the values checked
     config.secrets = _load_secrets(config.secrets_file, env)
-    _validate(config)
     return config
 
 
@@ -583,7 +583,42 @@ def read_secrets_file(path: Path) -> dict[str, str]:
     return values
 
 
+def config_values(config: Config) -> dict[str, Any]:
+    """Every key's value by its dotted name ("logs.window", "secrets_file")."""
+    values: dict[str, Any] = {"secrets_file": config.secrets_file}
+    for section_name in _section_names(config):
+        section = getattr(config, section_name)
+        for f in dataclasses.fields(section):
+            values[f"{section_name}.{f.name}"] = getattr(section, f.name)
+    return values
+
+
 def _validate(config: Config) -> None:
+    """Every key's rule (bot/config_rules.py), then the rules across keys; the first problem
+    found is raised as one line naming the key."""
+    from bot.config_rules import CROSS_RULES, RULES
+
+    values = config_values(config)
+    for dotted, value in values.items():
+        rule = RULES.get(dotted)
+        problem = rule(value) if rule is not None else None
+        if problem:
+            # list rules name the item: "logs.paths[1]: …"
+            separator = "" if problem.startswith("[") else ": "
+            raise ConfigError(f"{dotted}{separator}{_one_line(problem)}")
+    for cross in CROSS_RULES:
+        found = cross(values)
+        if found:
+            raise ConfigError(f"{found[0]}: {_one_line(found[1])}")
+    _validate_sections(config)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _validate_sections(config: Config) -> None:
+    """Rules of the queue, domain and containment sections that read several keys at once."""
     if config.queue.mta not in ("postfix", "exim"):
         raise ConfigError(f"queue.mta: expected postfix or exim, got {config.queue.mta!r}")
     for key in ("ids_per_call", "max_ids_per_action"):
@@ -591,28 +626,7 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"queue.{key}: must be between 1 and 1000000")
     if not 0 < config.queue.timeout <= 3600:
         raise ConfigError("queue.timeout: must be between 0 and 3600 seconds")
-    if config.relay.tls not in ("auto", "require", "off"):
-        raise ConfigError(f"relay.tls: expected auto, require or off, got {config.relay.tls!r}")
-    if config.blacklist.concurrency < 1:
-        raise ConfigError("blacklist.concurrency: must be at least 1")
-    if config.relay.concurrency < 1:
-        raise ConfigError("relay.concurrency: must be at least 1")
-    if not 8 <= config.blacklist.max_ipv4_prefix <= 32:
-        raise ConfigError("blacklist.max_ipv4_prefix: must be between 8 and 32")
     _validate_domain(config.domain)
-    hour, sep, minute = config.schedule.digest_time.partition(":")
-    if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
-        raise ConfigError(
-            f"schedule.digest_time: expected HH:MM, got {config.schedule.digest_time!r}"
-        )
-    try:
-        from zoneinfo import ZoneInfo
-
-        ZoneInfo(config.schedule.timezone)
-    except Exception:
-        raise ConfigError(
-            f"schedule.timezone: unknown time zone {config.schedule.timezone!r}"
-        ) from None
     _validate_containment(config.policy)
 
 

@@ -28,18 +28,13 @@ from tests.fixtures.dnsbl_zones import (
     populate,
     write_catalog,
 )
+from tests.fixtures.real_log import real_postfix_log
 from tests.fixtures.relay_smtp import RelayPolicy, closed_rcpt, threaded_smtp_server
 from tests.handlers.logsummary.conftest import PostfixLog
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "docs" / "schema"
 EXIM_LOG = ROOT / "tests" / "handlers" / "logsummary" / "fixtures" / "exim-mainlog"
-# the real Postfix log: in the repository once it carries it, beside the checkout until then
-REAL_POSTFIX_LOGS = (
-    ROOT / "tests" / "data" / "postfix-mixed.log.gz",
-    ROOT / "tests" / "data" / "postfix-mixed.log",
-    ROOT.parent / "shared" / "logs" / "postfix-mixed.log",
-)
 
 
 def validator(name: str) -> Draft202012Validator:
@@ -177,10 +172,6 @@ def synthetic_postfix_log(path: Path) -> Path:
     return log.write(path)
 
 
-def real_postfix_log() -> Path | None:
-    return next((path for path in REAL_POSTFIX_LOGS if path.is_file()), None)
-
-
 @pytest.mark.parametrize("source", ["synthetic-postfix", "exim", "real-postfix"])
 def test_mailsummary_reports(env, tmp_path, source: str) -> None:
     if source == "synthetic-postfix":
@@ -189,8 +180,6 @@ def test_mailsummary_reports(env, tmp_path, source: str) -> None:
         path = EXIM_LOG
     else:
         path = real_postfix_log()
-        if path is None:
-            pytest.skip("the real Postfix log is not in this checkout")
     env = {**env, "RELAYWATCH_LOGSUMMARY_INTERNAL_NETWORKS": "192.168.0.0/16,127.0.0.0/24"}
     code, data = cli(env, "mailsummary", str(path), "--json")
     assert code in (0, 1)

@@ -7,6 +7,8 @@ rate of an account or host is the mean of its rate over earlier, non-overlapping
 
 from __future__ import annotations
 
+import asyncio
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,12 +17,17 @@ from bot.config import Config
 from bot.store import Store
 from handlers.logsummary.engine import SummaryOptions, summarize_logs
 from handlers.logsummary.inputs import LogInputError, rotations, time_order
+from handlers.logsummary.lan import discover_internal_networks
 from handlers.logsummary.suspects import SuspectThresholds
 from handlers.logsummary.timefmt import TimeSpecError, TimeWindow, window_from_specs
 
 KIND = "mailsummary"
 # Earlier runs used for the baseline, newest first
 BASELINE_RUNS = 50
+# A run where at least this share of the lines could not be parsed did not read a mail log
+UNPARSED_SHARE_LIMIT = 0.9
+# … once it has read this many lines (a handful of odd lines in a tiny log prove nothing)
+UNPARSED_MIN_LINES = 20
 
 
 def thresholds_for(config: Config) -> SuspectThresholds:
@@ -92,12 +99,15 @@ async def run_mailsummary(
     top: int = 10,
     progress: ProgressCallback | None = None,
     now: datetime | None = None,
+    internal_networks: list[str] | None = None,
 ) -> CheckOutcome:
     """Summarises the configured logs (or `files`, "-" for stdin) over a window.
 
     With no files and no `since`, the configured window (`logs.window`, e.g. 24h) applies; named
     files are read whole unless `since`/`until` narrow them. Raises TimeSpecError for a bad
     since/until (a usage error); problems reading the logs make the outcome "failed".
+    `internal_networks` (the CLI's --internal-networks) overrides the configured LAN; without
+    either, the local MTA's trusted networks (lan.py) are used.
     """
     moment = now or datetime.now(UTC)
     if since is None and not files:
@@ -110,12 +120,17 @@ async def run_mailsummary(
         subject = f"{subject} of {names[:80]}"
     paths = time_order(files) if files else configured_paths(config)
     journal = () if files else tuple(config.logs.journal_units if config.logs.journal else ())
+    lan = await asyncio.to_thread(
+        discover_internal_networks,
+        internal_networks or config.logsummary.internal_networks,
+        "--internal-networks" if internal_networks else "[logsummary] internal_networks",
+    )
     options = SummaryOptions(
         paths=tuple(paths),
         journal_units=journal,
         window=window,
         thresholds=thresholds_for(config),
-        internal_networks=tuple(config.logsummary.internal_networks),
+        internal_networks=lan.networks,
         local_domains=tuple(config.logsummary.local_domains),
         syslog_names=tuple(config.logs.syslog_names),
         baseline=baseline_from_store(store, window) if store is not None else None,
@@ -138,8 +153,66 @@ async def run_mailsummary(
     data = report.to_dict(top=top)
     data["subject"] = subject
     data["inputs"] = "files" if files else "configured"
+    data["internal_networks"] = list(lan.networks)
+    data["internal_networks_source"] = lan.source
+    if lan.skipped:
+        data["internal_networks_skipped"] = list(lan.skipped)
+    silent = silence_reason(data, span_words(since, until, files))
+    if silent:
+        # nothing (or nearly nothing) was read: "no suspects" would be a guess, not a finding
+        data["could_not_check"] = silent
+        return CheckOutcome(kind=KIND, subject=subject, status="failed", data=data, result=report)
     status = "problem" if report.suspects else "ok"
     return CheckOutcome(kind=KIND, subject=subject, status=status, data=data, result=report)
+
+
+def span_words(since: str | None, until: str | None, files: list[str] | None) -> str:
+    """How a reason names the window: "in the last 24 h", "between A and B", "in mail.log"."""
+    if since and not until:
+        found = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", since)
+        if found:
+            return f"in the last {found.group(1)} {found.group(2)}"
+        return f"since {since}"
+    if since and until:
+        return f"between {since} and {until}"
+    if until:
+        return f"before {until}"
+    if files:
+        return "in " + ", ".join("stdin" if f == "-" else Path(f).name for f in files)[:120]
+    return "in the logs"
+
+
+def silence_reason(data: dict, span: str) -> str | None:
+    """Why this run could not say anything about the mail (None: it read mail log lines).
+
+    Zero Postfix/Exim lines inside the window — an empty log, a log of something else, or a log
+    whose lines all lie outside the window — or nearly all lines unparsed: "could not check".
+    """
+    lines = int(data.get("lines") or 0)
+    mail = int(data.get("mail_lines") or 0)
+    unparsed = int(data.get("unparsed_lines") or 0)
+    if mail == 0:
+        sources = data.get("sources") or []
+        if lines == 0 and sources and all(s.get("status") == "skipped" for s in sources):
+            detail = "every log file lies outside the time window"
+        elif lines == 0:
+            detail = "the log is empty"
+        elif unparsed >= lines:
+            detail = f"none of the {lines:,} lines read is a log line relaywatch can parse"
+        elif int(data.get("other_program_lines") or 0) + unparsed >= lines:
+            detail = f"none of the {lines:,} lines read is from Postfix or Exim"
+        else:
+            last = (data.get("window") or {}).get("last_line")
+            detail = f"{lines:,} lines read, none inside the window" + (
+                f"; the newest is from {last}" if last else ""
+            )
+        return f"no mail log lines {span} — is logging alive? ({detail})"
+    if unparsed >= UNPARSED_MIN_LINES and unparsed >= UNPARSED_SHARE_LIMIT * (unparsed + mail):
+        return (
+            f"{unparsed:,} of {unparsed + mail:,} lines {span} could not be parsed — is this "
+            "a Postfix or Exim log? (see the unparsed sample)"
+        )
+    return None
 
 
 def _failed(subject: str, error: str) -> CheckOutcome:

@@ -15,13 +15,19 @@ Reads the configured logs ([logs] paths with their rotations, oldest first, .gz 
 journal with [logs] journal = true) over the configured window (24h), or the FILEs you name
 (whole, unless --since/--until narrow them; - reads stdin). Totals mean what pflogsumm means.
 
-exit codes: 0 no suspects · 1 suspects found · 2 usage error · 3 the logs could not be read
+Every verdict about "outside" depends on the LAN: --internal-networks, else [logsummary]
+internal_networks, else the local Postfix's mynetworks or Exim's relay_from_hosts, else RFC 1918
+and loopback; the report's second line says which networks were assumed and where from.
+
+exit codes: 0 no suspects · 1 suspects found · 2 usage error · 3 could not check (the logs
+could not be read, or held no mail log lines in the window: "no suspects" would be a guess)
 
 examples:
   relaywatch mailsummary
   relaywatch mailsummary --since 24h --json
   relaywatch mailsummary --since 2026-11-27T00:00 --until 2026-11-28T00:00
   relaywatch mailsummary /var/log/mail.log /var/log/mail.log.1 --top 20
+  relaywatch mailsummary --internal-networks 192.168.10.0/24,10.8.0.0/16
   journalctl -u postfix@- -o short-iso | relaywatch mailsummary -
 """
 
@@ -45,6 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--since", metavar="WHEN", help="24h, 90m, 7d or 2026-11-27T00:00")
     parser.add_argument("--until", metavar="WHEN", help="same forms as --since")
+    parser.add_argument(
+        "--internal-networks",
+        metavar="CIDRS",
+        help="the LAN, comma-separated (10.0.0.0/8,192.168.1.0/24); default: [logsummary] "
+        "internal_networks, else the local MTA's mynetworks / relay_from_hosts, else RFC 1918 "
+        "and loopback",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON document")
     parser.add_argument(
         "--top", type=int, default=10, metavar="N", help="entries per top-N list (default 10)"
@@ -55,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from bot.checks.mailsummary import run_mailsummary
     from bot.render.mailsummary import text
+    from handlers.logsummary.lan import normalise_network
     from handlers.logsummary.timefmt import TimeSpecError
 
     if args.top < 1:
@@ -63,6 +77,17 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     for path in args.files:
         if path != "-" and not os.path.isfile(path):
             ctx.error(f"{path}: no such file (name a mail log, or - for stdin)")
+            return ExitCode.USAGE
+    networks: list[str] | None = None
+    if args.internal_networks is not None:
+        networks = [n.strip() for n in args.internal_networks.split(",") if n.strip()]
+        bad = [n for n in networks if normalise_network(n) is None]
+        if bad or not networks:
+            shown = repr(bad[0]) if bad else "nothing"
+            ctx.error(
+                f"--internal-networks: {shown} is not a network (give CIDRs or addresses, "
+                "comma-separated: 10.0.0.0/8,192.168.1.0/24)"
+            )
             return ExitCode.USAGE
     started = datetime.now(UTC)
     with ctx.progress() as progress:
@@ -76,6 +101,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                     store=ctx.store,
                     top=args.top,
                     progress=progress,
+                    internal_networks=networks,
                 )
             )
         except TimeSpecError as exc:

@@ -446,6 +446,10 @@ def _overall(
         names = ", ".join(f"{s.subject} ({s.kind})" for s in compromise[:3])
         more = f" and {len(compromise) - 3} more" if len(compromise) > 3 else ""
         red.append(f"possible compromise: {names}{more}")
+    for item in not_run:
+        # a log that went quiet is its own headline, not one of "N checks could not vouch"
+        if item.kind == "mailsummary" and item.reason.startswith("no mail log lines"):
+            yellow.append(item.reason.partition(" (")[0])
     if not_run:
         yellow.append(
             f"{len(not_run)} check{'s' if len(not_run) != 1 else ''} could not vouch for today"

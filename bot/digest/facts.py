@@ -220,7 +220,7 @@ def mail_totals(record: CheckRecord) -> dict[str, int]:
 def failure_reason(record: CheckRecord) -> str:
     """One line saying why a failed check failed, from whatever the document carries."""
     data = record.result
-    for key in ("error", "reason", "message"):
+    for key in ("error", "could_not_check", "reason", "message"):
         value = data.get(key)
         if isinstance(value, str) and value:
             return value

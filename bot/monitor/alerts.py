@@ -221,9 +221,9 @@ class Alerter:
     # -- suspects ---------------------------------------------------------------------------
 
     async def on_mailsummary(self, record: CheckRecord, now: datetime) -> list[AlertEvent]:
+        events = await self._on_log_silence(record)
         if record.status == "failed":
-            return []
-        events: list[AlertEvent] = []
+            return events
         current = {suspect_key(s): s for s in suspect_facts(record) if not s.is_attack}
         for key, suspect in current.items():
             alert = self.store.open_alert(key)
@@ -246,6 +246,39 @@ class Alerter:
             )
             events += await self._follow_up(alert, text, alert.summary + " (quiet)", True)
         return events
+
+    async def _on_log_silence(self, record: CheckRecord) -> list[AlertEvent]:
+        """A log that had mail and now reads none: alert once; close when mail lines return."""
+        key = silence_key(record.subject)
+        silent = record.status == "failed" and bool(record.result.get("could_not_check"))
+        alert = self.store.open_alert(key)
+        if silent:
+            if alert is not None:
+                if not alert.thread_ts:
+                    return await self._repost(alert, record, _silence_opening(record, None))
+                return []
+            last = self._last_traffic(record)
+            if last is None:
+                return []  # never had traffic: the digest says so; nothing went silent
+            return await self._open(key, "logging", record, _silence_opening(record, last))
+        if alert is None or record.status == "failed":
+            return []  # a run that failed for another reason tells us nothing new
+        lines = record.result.get("mail_lines", record.result.get("lines", 0))
+        text = (
+            f":white_check_mark: mail log lines are back for `{escape(record.subject)}` "
+            f"({lines:,} read). Closing this alert."
+        )
+        return await self._follow_up(alert, text, alert.summary + " (back)", True)
+
+    def _last_traffic(self, record: CheckRecord) -> CheckRecord | None:
+        """The newest earlier summary of this subject that read mail lines."""
+        for earlier in self.store.checks("mailsummary", record.subject, limit=500):
+            if earlier.id == record.id or earlier.status == "failed":
+                continue
+            lines = earlier.result.get("mail_lines", earlier.result.get("lines", 0))
+            if isinstance(lines, int) and lines > 0:
+                return earlier
+        return None
 
     def _suspect_last_seen(self, alert: AlertRecord, record: CheckRecord) -> datetime:
         last = datetime.fromisoformat(alert.opened_at)
@@ -479,6 +512,11 @@ def _suspect_opening(suspect: SuspectFact, throttle_rate: str) -> tuple[str, Cha
         f":rotating_light: possible compromise: `{escape(suspect.subject)}` "
         f"({escape(suspect.kind)}, score {suspect.score:g})"
     )
+    if suspect.kind == "open_relay":
+        head = (
+            ":rotating_light: *open relay*: the mail log shows this server relaying mail for "
+            f"strangers (score {suspect.score:g})"
+        )
     reasons = "\n".join(f"• {escape(r)}" for r in suspect.reasons[:5])
     text = head + ("\n" + reasons if reasons else "")
     if suspect.action:
@@ -505,6 +543,30 @@ def _suspect_opening(suspect: SuspectFact, throttle_rate: str) -> tuple[str, Cha
     if contain is not None:
         reply.blocks.append(contain)
     return f"{suspect.subject} suspected ({suspect.kind})", reply
+
+
+def silence_key(subject: str) -> str:
+    return f"logging:{subject}"
+
+
+def _silence_opening(record: CheckRecord, last: CheckRecord | None) -> tuple[str, ChatReply]:
+    reason = str(record.result.get("could_not_check") or "no mail log lines")
+    head = f":warning: the mail log went silent (`{escape(record.subject)}`): {escape(reason)}"
+    if last is not None:
+        lines = last.result.get("mail_lines", last.result.get("lines", 0))
+        head += f"\nThe summary at {last.finished_at} read {lines:,} mail log lines."
+    reply = ChatReply(
+        text=head,
+        blocks=[
+            *sections(head),
+            context(
+                "Without log lines relaywatch cannot see a compromised account or host. Check "
+                "that the MTA and syslog (or journald) run and that [logs] paths still point at "
+                "the file they write. This alert closes when mail lines come back."
+            ),
+        ],
+    )
+    return f"{record.subject} mail log silent", reply
 
 
 def _rerun_command(record: CheckRecord) -> str:

@@ -29,6 +29,7 @@ CHAT_SUSPECTS = 5
 # Suspects the text report shows with reasons and evidence; the rest get one line each
 TEXT_DETAILED_SUSPECTS = 8
 KIND_LABELS = {
+    "open_relay": "relayed for a stranger (open relay)",
     "sasl_many_ips": "account used from many places",
     "sasl_bruteforce_account": "password guessing on an account",
     "sasl_password_guessed": "password guessed, then used",
@@ -43,7 +44,12 @@ KIND_LABELS = {
 }
 # Findings about attacks on us (nothing got through) rather than a compromised account or host
 ATTACK_KINDS = frozenset(("relay_probe", "sasl_bruteforce", "sasl_bruteforce_account"))
-SUBJECT_LABELS = {"account": "account", "client": "client", "local_sender": "local sender"}
+SUBJECT_LABELS = {
+    "account": "account",
+    "client": "client",
+    "local_sender": "local sender",
+    "server": "server",
+}
 _TOTAL_LINES = (
     ("received", "received"),
     ("delivered", "delivered"),
@@ -72,8 +78,11 @@ def text(result: MailLogReport | dict[str, Any]) -> str:
 def details_text(data: dict[str, Any]) -> str:
     if data.get("error"):
         return f"mail summary could not complete: {data['error']}"
-    out: list[str] = [_title(data), ""]
-    out += _suspects_text(data.get("suspects") or [])
+    out: list[str] = [_title(data), _lan_note(data), ""]
+    if data.get("could_not_check"):
+        out += [f"COULD NOT CHECK: {data['could_not_check']}", "Suspects: not checked", ""]
+    else:
+        out += _suspects_text(data.get("suspects") or [])
     out += _totals_text(data)
     out += _per_hour_text(data.get("per_hour") or [])
     top = data.get("top") or {}
@@ -173,6 +182,15 @@ def chat_reply(
     suspect's evidence as a thread reply; the full report as a thread reply (a file when long)."""
     data = outcome.data
     window = data.get("subject", outcome.subject)
+    if data.get("could_not_check"):
+        # a run that read no mail is neither clean nor broken: yellow, with the reason
+        title = f"{STATUS_EMOJI['yellow']} Mail summary ({window}): could not check"
+        reason = str(data["could_not_check"])
+        blocks = [header(title), *sections(escape(reason))]
+        blocks.append(context(escape(_lan_note(data))))
+        blocks.append(context(_lines_note(data)))
+        blocks.append(result_buttons("mailsummary", rerun or "", check_id))
+        return ChatReply(text=f"{title}: {reason}", blocks=blocks)
     if outcome.status == "failed":
         title = f"{STATUS_EMOJI['grey']} Mail summary ({window}) could not complete"
         body = escape(str(data.get("error", "unknown error")))
@@ -183,9 +201,12 @@ def chat_reply(
     suspects = data.get("suspects") or []
     count = len(suspects)
     attacks = sum(1 for item in suspects if item.get("kind") in ATTACK_KINDS)
-    compromises = count - attacks
-    colour = "red" if compromises else ("yellow" if attacks else "green")
+    relayed = sum(1 for item in suspects if item.get("kind") == "open_relay")
+    compromises = count - attacks - relayed
+    colour = "red" if compromises or relayed else ("yellow" if attacks else "green")
     parts = []
+    if relayed:
+        parts.append("open relay (mail relayed for strangers)")
     if compromises:
         parts.append(f"{compromises} suspected compromise{'s' if compromises != 1 else ''}")
     if attacks:
@@ -206,14 +227,8 @@ def chat_reply(
         thread.append(_evidence_reply(item))
     if count > CHAT_SUSPECTS:
         blocks.append(context(f"{count - CHAT_SUSPECTS} more suspects in the full report"))
-    window_info = data.get("window") or {}
-    blocks.append(
-        context(
-            f"{data.get('lines', 0):,} log lines, first {window_info.get('first_line') or '–'}, "
-            f"last {window_info.get('last_line') or '–'}; "
-            f"{data.get('unparsed_lines', 0)} unparsed"
-        )
-    )
+    blocks.append(context(escape(_lan_note(data))))
+    blocks.append(context(_lines_note(data)))
     blocks.append(result_buttons("mailsummary", rerun or "", check_id))
     thread.append(
         detail_reply(f"Mail summary report ({window})", details_text(data), "mailsummary.txt")
@@ -222,6 +237,26 @@ def chat_reply(
 
 
 # -- pieces ------------------------------------------------------------------------------------
+
+
+def _lan_note(data: dict[str, Any]) -> str:
+    """Which networks counted as the LAN and why: every verdict about "outside" depends on it."""
+    networks = data.get("internal_networks") or []
+    shown = ", ".join(str(n) for n in networks) or "none"
+    note = f"Internal networks assumed: {shown} (from {data.get('internal_networks_source', '?')})"
+    skipped = data.get("internal_networks_skipped") or []
+    if skipped:
+        note += f"; not readable as networks, ignored: {', '.join(str(x) for x in skipped)}"
+    return note
+
+
+def _lines_note(data: dict[str, Any]) -> str:
+    window_info = data.get("window") or {}
+    return (
+        f"{data.get('lines', 0):,} log lines, first {window_info.get('first_line') or '–'}, "
+        f"last {window_info.get('last_line') or '–'}; "
+        f"{data.get('unparsed_lines', 0)} unparsed"
+    )
 
 
 def _title(data: dict[str, Any]) -> str:
@@ -270,22 +305,34 @@ def _evidence_reply(item: dict[str, Any]) -> ChatReply:
 
 
 def _suspects_text(suspects: list[dict[str, Any]]) -> list[str]:
+    """Compromises first (what to act on), then attackers (nothing got through), as in chat."""
     if not suspects:
         return ["Suspects: none", ""]
-    out = [f"Suspects ({len(suspects)})", "-" * len(f"Suspects ({len(suspects)})")]
-    for index, item in enumerate(suspects):
-        out.append(_suspect_line(item))
-        if index >= TEXT_DETAILED_SUSPECTS:
-            continue  # past the first few: one line each (the JSON has everything)
-        for reason in item.get("reasons") or []:
-            out.append(f"    - {reason}")
-        if item.get("action"):
-            out.append(f"    next: {item['action']}")
-        for line in (item.get("evidence") or [])[:6]:
-            out.append(f"      | {line}")
-        out.append("")
-    if len(suspects) > TEXT_DETAILED_SUSPECTS:
-        out.append("")
+    attacks = [item for item in suspects if item.get("kind") in ATTACK_KINDS]
+    compromises = [item for item in suspects if item.get("kind") not in ATTACK_KINDS]
+    out: list[str] = []
+    detailed = TEXT_DETAILED_SUSPECTS
+    for title, items in (
+        (f"Open relay and suspected compromises ({len(compromises)})", compromises),
+        (f"Attackers: probes and password guessing ({len(attacks)})", attacks),
+    ):
+        if not items:
+            out += [title.replace(f" ({len(items)})", ": none"), ""]
+            continue
+        out += [title, "-" * len(title)]
+        for index, item in enumerate(items):
+            out.append(_suspect_line(item))
+            if index >= detailed:
+                continue  # past the first few: one line each (the JSON has everything)
+            for reason in item.get("reasons") or []:
+                out.append(f"    - {reason}")
+            if item.get("action"):
+                out.append(f"    next: {item['action']}")
+            for line in (item.get("evidence") or [])[:6]:
+                out.append(f"      | {line}")
+            out.append("")
+        if len(items) > detailed:
+            out.append("")
     return out
 
 

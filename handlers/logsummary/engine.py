@@ -29,6 +29,7 @@ from handlers.logsummary.inputs import (
     run_journal,
     split_ranges,
 )
+from handlers.logsummary.lan import DEFAULT_NETWORKS
 from handlers.logsummary.report import MailLogReport, SourceReport
 from handlers.logsummary.scan import Scanner
 from handlers.logsummary.summary import Summary
@@ -37,9 +38,9 @@ from handlers.logsummary.timefmt import TimeWindow
 
 # Below this many bytes of plain files one process is faster than starting workers.
 PARALLEL_MIN_BYTES = 48 << 20
-# When internal_networks is not configured: the private ranges (not loopback, which is where
-# content filters and local services connect from).
-DEFAULT_INTERNAL = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+# When no internal networks are given: the private ranges and loopback (see lan.py; the bot
+# asks the local MTA first)
+DEFAULT_INTERNAL = DEFAULT_NETWORKS
 
 ProgressFn = Callable[[str], None]
 

@@ -17,7 +17,31 @@ from handlers.logsummary.summary import Summary
 _MESSAGE_ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
 _HOST = re.compile(r"\bH=(\S+)?(?: \(([^)]*)\))? ?\[([0-9A-Fa-f:.]+)\](?::\d+)?")
 _FIELD = re.compile(r"\b([A-Z])=(\"(?:[^\"\\]|\\.)*\"|\S+)")
-_REJECTED = re.compile(r"\brejected (RCPT|MAIL|DATA|EHLO or HELO|after DATA|connection)\b ?(.*)$")
+_REJECTED = re.compile(
+    r"\brejected (RCPT|MAIL|DATA|EHLO or HELO|EHLO|HELO|VRFY|after DATA|connection)\b ?(.*)$"
+)
+# Connections refused before any command (host_reject_connection, too many, load average)
+_REFUSED = re.compile(
+    r"^(?:refused connection from .*?\((.*)\)|[Cc]onnection from .*? refused:? ?(.*))$"
+)
+_ADDRESS = re.compile(r"\[([0-9A-Fa-f:.]+)\]")
+# "SMTP call from H dropped: too many unrecognized commands (last was "X")": Exim hung up
+_DROPPED = re.compile(
+    r"^SMTP call from .*? dropped: (too many (?:nonmail commands|unrecognized commands|"
+    r"syntax or protocol errors))"
+)
+# What a reason says once the addresses and the client are taken out, so that one reason is
+# one line of the report however many senders or message sizes it hit
+_REASON_NOISE = (
+    re.compile(r"^FROM:<[^>]*>\s*"),  # rejected MAIL FROM:<sender> …
+    re.compile(r"^<[^>]*>:?\s*"),  # rejected RCPT <recipient>: …
+    re.compile(r"^(?:H=)?(?:\S+ )?(?:\([^)]*\) )?\[[0-9A-Fa-f:.]+\](?::\d+)?:?\s*"),  # H=…
+    re.compile(r"^:\s*"),
+)
+_SIZE = re.compile(r"\s*\bsize=\d+")
+# The flags after a message ID (see the module docstring); anything else there is a note about
+# the message, such as a rejection after DATA
+_FLAGS = frozenset(("<=", "=>", "->", "*>", "**", "==", "Completed"))
 _AUTH_FAILED = re.compile(r"^(\S+) authenticator failed for (.*?)\[([0-9A-Fa-f:.]+)\]")
 _SET_ID = re.compile(r"\(set_id=([^)]*)\)")
 # Transport names that deliver into local mailboxes (Debian's exim4 config and the spec's examples)
@@ -42,6 +66,16 @@ def _client(text: str) -> str:
     return f"{name}[{host.group(3)}]"
 
 
+def _reason(text: str) -> str:
+    """`FROM:<a@b> H=(helo) [ip]:port: message too big: size=5062 max=2048` → `message too big:
+    max=2048`: the reason without the addresses, the client and the message size."""
+    reason = text
+    for pattern in _REASON_NOISE:
+        reason = pattern.sub("", reason, count=1)
+    reason = _SIZE.sub("", reason.split(";", 1)[0]).strip()
+    return reason or "rejected"
+
+
 class EximParser:
     """Turns the text after an Exim timestamp into `Summary` events."""
 
@@ -57,8 +91,12 @@ class EximParser:
                 text = text[close + 2 :]
         parts = text.split(" ", 2)
         if len(parts) >= 2 and _MESSAGE_ID.match(parts[0]):
-            self._message_line(parts[0], parts[1], parts[2] if len(parts) > 2 else "", hour, line)
-            return
+            if parts[1] in _FLAGS:
+                rest = parts[2] if len(parts) > 2 else ""
+                self._message_line(parts[0], parts[1], rest, hour, line)
+                return
+            # "<id> H=… F=<…> rejected after DATA: …": a rejection that carries a message ID
+            text = text[len(parts[0]) + 1 :]
         self._other_line(text, hour, line)
 
     def _message_line(self, qid: str, flag: str, rest: str, hour: int, line: str) -> None:
@@ -107,13 +145,32 @@ class EximParser:
         summary = self.summary
         rejected = _REJECTED.search(text)
         if rejected is not None:
-            stage = rejected.group(1).split(" ")[0]
-            reason = rejected.group(2)
-            if reason.startswith("<"):
-                reason = reason.partition(">: ")[2] or reason
-            reason = reason.split(";", 1)[0].strip() or "rejected"
+            stage = rejected.group(1).split(" ")[-1]  # "after DATA" → DATA
             client = _client(text)
-            summary.on_reject("reject", hour, stage, reason, client or "unknown", client, line)
+            summary.on_reject(
+                "reject", hour, stage, _reason(rejected.group(2)), client or "unknown", client, line
+            )
+            return
+        refused = _REFUSED.match(text)
+        if refused is not None:
+            detail = refused.group(1) or refused.group(2) or ""
+            address = _ADDRESS.search(text)
+            client = f"unknown[{address.group(1)}]" if address else ""
+            reason = "connection refused" + (f": {_SIZE.sub('', detail).strip()}" if detail else "")
+            summary.on_reject("reject", hour, "CONNECT", reason, client or "unknown", client, line)
+            return
+        dropped = _DROPPED.match(text)
+        if dropped is not None:
+            client = _client(text.replace("SMTP call from ", "H=", 1))
+            summary.on_reject(
+                "reject",
+                hour,
+                "CONNECT",
+                "dropped: " + dropped.group(1),
+                client or "unknown",
+                client,
+                line,
+            )
             return
         failed = _AUTH_FAILED.match(text)
         if failed is not None:

@@ -72,6 +72,7 @@ class MailLogReport:
             "unparsed_lines": s.unparsed_lines,
             "unparsed_sample": list(s.unparsed_sample),
             "lines": s.lines,
+            "mail_lines": s.mail_lines,
             "other_program_lines": s.other_lines,
             "window": {
                 "since": _iso(self.window.since),

@@ -106,6 +106,7 @@ class Scanner:
         self._iso_line = iso
         count = 0
         other = 0
+        mail = 0
         first_line: str | None = None
         last_line: str | None = None
         for line in lines:
@@ -134,9 +135,11 @@ class Scanner:
             if first_line is None:
                 first_line = line
             last_line = line
+            mail += 1
             handler, cmd, pid = info
             handler(cmd, pid, line[tag_end + 2 :], hour, line)
         summary.lines += count
+        summary.mail_lines += mail
         summary.other_lines += other
         self._note_span(first_line, last_line, iso)
 
@@ -144,6 +147,7 @@ class Scanner:
         summary = self.summary
         bounded = self.window.bounded
         count = 0
+        mail = 0
         first_line: str | None = None
         last_line: str | None = None
         for line in lines:
@@ -170,8 +174,10 @@ class Scanner:
             if first_line is None:
                 first_line = line
             last_line = line
+            mail += 1
             self.exim.handle(line[body_start:], hour, line)
         summary.lines += count
+        summary.mail_lines += mail
         for which, chosen in (("first", first_line), ("last", last_line)):
             if chosen is None:
                 continue

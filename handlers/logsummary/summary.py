@@ -131,6 +131,8 @@ class Summary:
         self.local_domains: set[str] = set()
         # input accounting
         self.lines = 0
+        # lines from Postfix or Exim inside the window: zero means the run saw no mail at all
+        self.mail_lines = 0
         self.lines_by_source: dict[str, int] = {}
         self.unparsed_lines = 0
         self.unparsed_sample: list[str] = []
@@ -374,6 +376,12 @@ class Summary:
             if stats is not None:
                 stats[O_SENT] += 1
                 if cmd not in LOCAL_TRANSPORTS:
+                    orig_at = line.find(", orig_to=<")
+                    if orig_at > 0:
+                        # an alias of ours rewritten to an outside address: the client wrote to
+                        # us, so the delivery counts under the domain it addressed
+                        orig = line[orig_at + 11 : line.find(">", orig_at)]
+                        domain = self._address_info(orig)[1]
                     domains = stats[O_DOMAINS]
                     if domain in domains or len(domains) < DOMAINS_PER_ORIGIN:
                         domains[domain] = domains.get(domain, 0) + 1
@@ -576,6 +584,7 @@ class Summary:
             "connections",
             "connect_seconds",
             "lines",
+            "mail_lines",
             "unparsed_lines",
             "other_lines",
             "expired_queue_ids",

@@ -34,6 +34,10 @@ from handlers.logsummary.summary import (
 )
 
 MAX_EVIDENCE = 10
+# The machine itself: content filters hand mail back from here (the message was counted for
+# its real origin on the way in), and no stranger can connect from it. Loopback is internal by
+# default, so without this every filtered message would look like a LAN host sending out.
+_THIS_MACHINE = frozenset(("127.0.0.1", "::1"))
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class Suspect:
 
     kind: str  # the strongest finding: sasl_many_ips, internal_host_outbound, …
     subject: str  # the account name, IP address or sender address
-    subject_type: str  # "account" | "client" | "local_sender"
+    subject_type: str  # "account" | "client" | "local_sender" | "server"
     score: int  # 0–100
     reasons: list[str]
     evidence: list[str]  # log lines
@@ -110,6 +114,7 @@ def detect_suspects(
     ours = set(local_domains) | summary.local_domains
     _sasl_rules(summary, thresholds, is_internal, add)
     _origin_rules(summary, thresholds, window_hours, baseline or {}, ours, add)
+    _open_relay_rule(summary, is_internal, ours, add)
     _probe_rules(summary, thresholds, add)
 
     suspects = [_combine(key, items) for key, items in findings.items()]
@@ -221,7 +226,12 @@ def _origin_rules(
         outbound = outbound_deliveries(stats, ours)
         internal = summary.origin_internal.get(origin, False)
         sends_out = outbound > 0 or kind != "client"
-        if kind == "client" and internal and outbound >= t.internal_outbound_messages:
+        if (
+            kind == "client"
+            and internal
+            and name not in _THIS_MACHINE  # content filters hand mail back from here
+            and outbound >= t.internal_outbound_messages
+        ):
             domains = sorted(
                 (d for d in stats[O_DOMAINS] if d not in ours),
                 key=lambda d: -stats[O_DOMAINS][d],
@@ -313,6 +323,51 @@ def _origin_rules(
                     "check whether these were legitimate mailings",
                 ),
             )
+
+
+def _open_relay_rule(summary: Summary, is_internal, ours: set[str], add) -> None:
+    """Unauthenticated clients outside the internal networks whose mail went to outside domains:
+    the server relayed for strangers. One such delivery is already the proof. The fix is one
+    setting on the server, so every such client goes into one finding about the server."""
+    strangers: list[tuple[int, str, list]] = []
+    for origin, stats in summary.origins.items():
+        kind, _, name = origin.partition(":")
+        if kind != "client" or name in _THIS_MACHINE or is_internal(name):
+            continue
+        outbound = outbound_deliveries(stats, ours)
+        if outbound > 0:
+            strangers.append((outbound, name, stats))
+    if not strangers:
+        return
+    strangers.sort(key=lambda item: (-item[0], item[1]))
+    deliveries = sum(item[0] for item in strangers)
+    messages = sum(item[2][O_MESSAGES] for item in strangers)
+    domains = {d for _, _, stats in strangers for d in stats[O_DOMAINS] if d not in ours}
+    clients = ", ".join(f"{name} ({outbound})" for outbound, name, _ in strangers[:5]) + (
+        " …" if len(strangers) > 5 else ""
+    )
+    evidence: list[str] = []
+    for _, _, stats in strangers[:4]:  # a few lines from each of the busiest strangers
+        evidence.extend(stats[O_LINES][:3])
+    add(
+        "server\0this server",
+        _Finding(
+            "open_relay",
+            _score(92, 99, deliveries / 10),
+            f"{len(strangers)} client{'' if len(strangers) == 1 else 's'} outside the internal "
+            f"networks, without logging in, had {messages} message{'' if messages == 1 else 's'} "
+            f"delivered to {len(domains)} outside domain{'' if len(domains) == 1 else 's'} "
+            f"({', '.join(sorted(domains)[:4])}{' …' if len(domains) > 4 else ''}; "
+            f"{deliveries} deliver{'y' if deliveries == 1 else 'ies'}; clients: {clients}): this "
+            "server relayed mail for strangers — an open relay, or mynetworks wider than your "
+            "own networks",
+            evidence,
+            "close the relay now: Postfix smtpd_relay_restrictions = permit_mynetworks, "
+            "permit_sasl_authenticated, reject_unauth_destination; check that mynetworks "
+            "(postconf mynetworks) holds only your own networks (Exim: relay_from_hosts and the "
+            "RCPT ACL); then run relaycheck against this server",
+        ),
+    )
 
 
 def _probe_rules(summary: Summary, t: SuspectThresholds, add) -> None:

@@ -33,7 +33,7 @@ def test_auto_action_for_a_known_rule(tmp_path: Path) -> None:
         ('default_expiry = "8d"', "policy.default_expiry"),
         ('throttle_rate = "fast"', "policy.throttle_rate"),
         ('auto_action = { account_messages_per_minute = "nuke" }', "policy.auto_action"),
-        ('auto_action = { no_such_rule = "hold" }', "policy.auto_action.no_such_rule"),
+        ('auto_action = { no_such_rule = "hold" }', "policy.auto_action"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:

@@ -62,8 +62,9 @@ def test_json_document_exit_1_and_recorded(config_file: Path, tmp_path: Path, ca
     assert set(data["totals"]) == TOTAL_KEYS
     assert data["totals"]["received"] == 3805 and data["totals"]["rejected"] == 1046
     assert data["unparsed_lines"] == 0
-    top = data["suspects"][:2]
-    assert {s["subject"] for s in top} == {"127.0.0.66", "mallory@lab.test"}
+    top = data["suspects"][:3]
+    assert top[0]["kind"] == "open_relay"  # the server relayed for strangers
+    assert {s["subject"] for s in top} == {"this server", "127.0.0.66", "mallory@lab.test"}
     assert set(top[0]) >= {"kind", "subject", "score", "reasons", "evidence"}
     assert all(isinstance(line, str) for line in top[0]["evidence"])
     with Store(tmp_path / "rw.db") as store:
@@ -77,7 +78,13 @@ def test_json_document_exit_1_and_recorded(config_file: Path, tmp_path: Path, ca
 def test_text_report(config_file: Path, capsys) -> None:
     assert run(config_file, str(SHARED_LOG), "--top", "3") == 1
     out = capsys.readouterr().out
-    assert "Suspects (" in out and "[95] 127.0.0.66 (client)" in out
+    assert "[95] 127.0.0.66 (client)" in out
+    # compromises and attackers apart, as in the chat reply; compromises first
+    compromises = out.index("Open relay and suspected compromises (")
+    attackers = out.index("Attackers: probes and password guessing (")
+    assert compromises < out.index("[95] 127.0.0.66") < attackers
+    assert attackers < out.index("(client): relay probing")
+    assert "(client): relay probing" not in out[compromises:attackers]
     assert "    3805  received" in out and "  86579k  bytes delivered" in out
     assert (
         "     700  info@lab.test" in out and "frank@lab.test" not in out.split("Senders")[1][:400]

@@ -3,6 +3,7 @@ file, recorded in the store; later runs take their baseline from that history.""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import datetime, timedelta
@@ -65,19 +66,22 @@ async def test_reply_headline_suspects_evidence_and_report(config, store, clock)
     reply = await mailsummary.run(ctx, "")
     assert progress[0] == "reading the mail logs (24h)…"
     assert reply.text.startswith(
-        ":red_circle: Mail summary (24h): 2 suspected compromises, 41 attackers (probes, guessing)"
+        ":red_circle: Mail summary (24h): open relay (mail relayed for strangers), "
+        "2 suspected compromises, 41 attackers (probes, guessing)"
     )
     assert "3,805 received, 7,125 delivered" in reply.text
     lines = reply.text.splitlines()
-    assert lines[2].startswith("[95] 127.0.0.66 (client)")
-    assert lines[3].startswith("[71] mallory@lab.test (account)")
+    assert lines[2].startswith("[99] this server (server): relayed for a stranger (open relay)")
+    assert lines[3].startswith("[95] 127.0.0.66 (client)")
+    assert lines[4].startswith("[71] mallory@lab.test (account)")
     # the mail-per-hour chart first (tests/bot/test_mailchart.py), then one thread reply per shown
     # suspect with its log lines, then the full report (a file)
     chart, *thread = reply.thread
     assert chart.file is not None and chart.file.filename == "mail-per-hour.png"
     evidence, report = thread[:5], thread[-1]
-    assert "client=unknown[127.0.0.66]" in evidence[0].text
-    assert "sasl_username=mallory@lab.test" in evidence[1].text
+    assert "client=unknown[127.0.2." in evidence[0].text
+    assert "client=unknown[127.0.0.66]" in evidence[1].text
+    assert "sasl_username=mallory@lab.test" in evidence[2].text
     assert report.file is not None and report.file.filename == "mailsummary.txt"
     assert "Grand totals" in report.file.content
     blocks = [b.to_dict() for b in reply.blocks]
@@ -91,6 +95,10 @@ async def test_reply_headline_suspects_evidence_and_report(config, store, clock)
         "show_details",
     ]
     assert all("confirm" in b for b in buttons[:3])
+    # which LAN the verdicts assumed, and where it came from
+    assert "Internal networks assumed: 127.0.0.0/24 (from [logsummary] internal_networks)" in (
+        json.dumps(blocks)
+    )
     (record,) = store.checks("mailsummary")
     assert (record.subject, record.status) == ("24h", "problem")
     assert buttons[-1]["value"] == str(record.id)

@@ -11,6 +11,7 @@ from handlers.logsummary.scan import Scanner
 from handlers.logsummary.summary import Summary
 from handlers.logsummary.suspects import SuspectThresholds
 from handlers.logsummary.timefmt import TimeWindow
+from tests.fixtures.exim_lines import REJECTION_LINES
 
 FIXTURE = Path(__file__).parent / "fixtures" / "exim-mainlog"
 
@@ -73,3 +74,26 @@ def test_exim_through_syslog() -> None:
     assert (summary.received, summary.delivered, summary.bytes_delivered) == (1, 1, 4096)
     assert summary.sasl_ips == {"alice@example.org": {"192.0.2.10": lines[0]}}
     assert summary.open_queue_ids == 0  # Completed drops the message's state
+
+
+def test_every_kind_of_rejection_counts_once_under_one_reason() -> None:
+    lines = REJECTION_LINES
+    summary = Summary()
+    Scanner(summary, TimeWindow(), datetime(2026, 11, 28, 12)).scan(lines)
+    assert summary.rejected == len(lines)
+    reasons = {
+        (stage, reason): sum(keys.values())
+        for stage, by_reason in summary.reject_detail["reject"].items()
+        for reason, keys in by_reason.items()
+    }
+    assert reasons == {
+        ("DATA", "content rejected"): 1,
+        ("MAIL", "message too big: max=2048"): 2,
+        ("CONNECT", "dropped: too many unrecognized commands"): 1,
+        ("CONNECT", "dropped: too many syntax or protocol errors"): 1,
+        ("EHLO", "syntactically invalid argument(s): _bad_"): 1,
+        ("CONNECT", "connection refused: host_reject_connection"): 1,
+        ("CONNECT", "connection refused: too many connections"): 1,
+        ("RCPT", "relay not permitted"): 1,
+    }
+    assert summary.unparsed_lines == 0

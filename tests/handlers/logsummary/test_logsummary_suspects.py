@@ -3,12 +3,14 @@ threshold (and not below it) on small synthetic logs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from handlers.logsummary.engine import SummaryOptions, summarize_logs_sync
 from handlers.logsummary.suspects import Suspect, SuspectThresholds
+from tests.fixtures.real_log import TRAFFIC
 
 from .conftest import PostfixLog
 
@@ -34,12 +36,14 @@ def _kinds(suspects: list[Suspect]) -> dict[str, set[str]]:
 
 def test_planted_compromises_are_the_top_suspects(shared_log: Path) -> None:
     report = summarize_logs_sync(SummaryOptions(paths=(str(shared_log),), internal_networks=LAN))
-    first, second = report.suspects[:2]
+    # the open relay first (highest severity), then the compromised host and account
+    relay, first, second = report.suspects[:3]
+    assert (relay.subject_type, relay.kind) == ("server", "open_relay")
     assert {(first.subject, first.kind), (second.subject, second.kind)} == {
         ("127.0.0.66", "internal_host_outbound"),
         ("mallory@lab.test", "sasl_many_ips"),
     }
-    assert all(s.score < second.score for s in report.suspects[2:])
+    assert all(s.score < second.score for s in report.suspects[3:])
     gateway = next(s for s in report.suspects if s.subject == "127.0.0.66")
     assert gateway.subject_type == "client"
     assert "700 messages" in gateway.reasons[0]
@@ -89,7 +93,9 @@ def test_internal_host_sending_straight_out(postfix_log: PostfixLog, tmp_path: P
     assert "internal_host_outbound" in found["192.168.7.7"]
     assert "10.1.1.1" not in found  # 40 < 50 outbound deliveries
     assert "192.168.7.8" not in found  # its mail stayed here
-    assert "127.0.0.1" not in found  # loopback (content filters) is not "the LAN" by default
+    # loopback is internal by default, but the machine itself (content filters handing mail
+    # back) is not a LAN host sending out
+    assert "127.0.0.1" not in found
     declared = _kinds(_suspects(postfix_log, tmp_path, internal_networks=("10.0.0.0/8",)))
     assert "192.168.7.7" not in declared  # not in the declared internal networks
 
@@ -188,3 +194,62 @@ def test_thresholds_come_from_options(postfix_log: PostfixLog, tmp_path: Path, f
     assert [s.subject for s in _suspects(postfix_log, tmp_path, thresholds=lowered)] == [
         "203.0.113.70"
     ]
+
+
+def test_open_relay_is_flagged_where_the_traffic_says_it_happened(shared_log: Path) -> None:
+    # postfix-mixed.traffic.json: "open-relay-abuse" — 300 messages accepted from the relay
+    # scanners' addresses (127.0.2.x, outside the LAN, no AUTH) for outside recipients
+    traffic = json.loads(TRAFFIC.read_text())
+    expected = traffic["by_category"]["open-relay-abuse"]["messages-accepted"]
+    report = summarize_logs_sync(SummaryOptions(paths=(str(shared_log),), internal_networks=LAN))
+    (relay,) = [s for s in report.suspects if "open_relay" in s.kinds]
+    assert relay.score >= max(s.score for s in report.suspects)
+    assert f"had {expected} messages delivered to" in relay.reasons[0]
+    assert "28 clients outside the internal networks" in relay.reasons[0]
+    clients = {line.split("[")[2].split("]")[0] for line in relay.evidence if "client=" in line}
+    assert clients and all(ip.startswith("127.0.2.") for ip in clients)
+    assert "reject_unauth_destination" in relay.action and "mynetworks" in relay.action
+    # nobody inside the LAN, and no inbound sender (127.0.1.x, mail for lab.test), is named
+    assert "127.0.1." not in relay.reasons[0] and "127.0.0." not in relay.reasons[0]
+
+
+def test_open_relay_from_a_log_written_for_it(postfix_log: PostfixLog, tmp_path: Path) -> None:
+    # inbound mail for our domain from the internet: normal
+    for n in range(5):
+        postfix_log.message(
+            "198.51.100.9", f"s{n}@far.example", ["bob@our.example"], "", "sent", "virtual"
+        )
+    # a stranger whose mail went out: the server relayed for it
+    relayed = postfix_log.message("203.0.113.66", "spam@spam.example", ["v1@victim.example"])
+    # an authenticated user from outside: allowed to relay
+    postfix_log.message("203.0.113.77", "ann@our.example", ["x@far.example"], "ann")
+    # a LAN host sending a little: not a stranger (and below the gateway rule)
+    postfix_log.message("192.168.1.5", "printer@our.example", ["y@far.example"])
+    # the machine itself (a content filter handing mail back): not a stranger
+    postfix_log.message("127.0.0.1", "ann@our.example", ["z@far.example"])
+    # a stranger writing to our alias that forwards outside (orig_to names our domain)
+    postfix_log.add("postfix/smtpd", "F00D1: client=unknown[198.51.100.10]", 200)
+    postfix_log.add("postfix/qmgr", "F00D1: from=<fan@far.example>, size=10, nrcpt=1", 400)
+    postfix_log.add(
+        "postfix/smtp",
+        "F00D1: to=<info@gmail.example>, orig_to=<info@our.example>, relay=mx[192.0.2.1]:25, "
+        "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+        500,
+    )
+    suspects = _suspects(postfix_log, tmp_path)
+    (relay,) = [s for s in suspects if s.kind == "open_relay"]
+    assert suspects[0] is relay and relay.score >= 92
+    assert (relay.subject, relay.subject_type) == ("this server", "server")
+    assert "1 client outside the internal networks" in relay.reasons[0]
+    assert "203.0.113.66 (1)" in relay.reasons[0] and "victim.example" in relay.reasons[0]
+    assert f"{relayed}: client=unknown[203.0.113.66]" in relay.evidence[0]
+    assert any("to=<v1@victim.example>" in line for line in relay.evidence)
+    assert not any(ip in relay.reasons[0] for ip in ("198.51.100", "203.0.113.77", "127.0.0.1"))
+
+
+def test_no_open_relay_without_strangers_mail_going_out(
+    postfix_log: PostfixLog, tmp_path: Path
+) -> None:
+    postfix_log.message("198.51.100.9", "s@far.example", ["bob@our.example"], "", "sent", "virtual")
+    postfix_log.relay_denied("203.0.113.66")  # refused: a probe, not a relay
+    assert not [s for s in _suspects(postfix_log, tmp_path) if "open_relay" in s.kinds]
