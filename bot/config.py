@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from handlers.numbers import is_ascii_digits
+
 ENV_PREFIX = "RELAYWATCH_"
 SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SPAMHAUS_DQS_KEY")
 
@@ -376,6 +378,8 @@ def _parse_env(text: str, hint: Any, env_name: str) -> Any:
                 return False
             raise ValueError(text)
         if hint is int:
+            if not text.strip().isascii():  # int() also takes other scripts' digits
+                raise ValueError(text)
             return int(text)
         if hint is float:
             return float(text)
@@ -430,7 +434,13 @@ def _validate(config: Config) -> None:
     if not 8 <= config.blacklist.max_ipv4_prefix <= 32:
         raise ConfigError("blacklist.max_ipv4_prefix: must be between 8 and 32")
     hour, sep, minute = config.schedule.digest_time.partition(":")
-    if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+    if not (
+        sep
+        and is_ascii_digits(hour)
+        and is_ascii_digits(minute)
+        and int(hour) < 24
+        and int(minute) < 60
+    ):
         raise ConfigError(
             f"schedule.digest_time: expected HH:MM, got {config.schedule.digest_time!r}"
         )

@@ -23,6 +23,7 @@ from bot.commands.base import CommandContext, CommandDenied, CommandUsageError, 
 from bot.config import Config
 from bot.render.reply import ChatReply, detail_reply, escape, plain_reply
 from bot.store import CheckRecord, Store
+from handlers.numbers import NumberError, parse_count
 
 log = logging.getLogger("relaywatch.dispatch")
 
@@ -264,8 +265,8 @@ class Dispatcher:
         if denial:
             return self._deny(inv, denial)
         try:
-            record = self.store.check(int(inv.args))
-        except ValueError:
+            record = self.store.check(parse_count(inv.args, "a check id"))
+        except NumberError:
             record = None
         if record is None:
             reason = f"check {inv.args} is not in the history any more"
@@ -286,8 +287,8 @@ class Dispatcher:
         if denial:
             return self._deny(inv, denial)
         try:
-            alert_id = int(inv.args)
-        except ValueError:
+            alert_id = parse_count(inv.args, "an alert id")
+        except NumberError:
             alert_id = -1
         if not self.store.acknowledge_alert(alert_id, inv.user_id):
             reason = f"alert {inv.args} does not exist"

@@ -7,7 +7,7 @@ import asyncio
 import os
 from datetime import UTC, datetime
 
-from bot.cli.context import CliContext
+from bot.cli.context import CliContext, number_arg
 from bot.exitcodes import ExitCode
 
 EPILOG = """\
@@ -47,7 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--until", metavar="WHEN", help="same forms as --since")
     parser.add_argument("--json", action="store_true", help="print the JSON document")
     parser.add_argument(
-        "--top", type=int, default=10, metavar="N", help="entries per top-N list (default 10)"
+        "--top",
+        type=number_arg("--top", 1, 100_000),
+        default=10,
+        metavar="N",
+        help="entries per top-N list (default 10)",
     )
     parser.set_defaults(run=run)
 
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                     since=args.since,
                     until=args.until,
                     files=args.files or None,
-                    store=ctx.store,
+                    store=ctx.optional_store(),
                     top=args.top,
                     progress=progress,
                 )

@@ -24,7 +24,7 @@ from handlers.logsummary.timefmt import TimeWindow, YearInference, iso_epoch
 
 BLOCK_BYTES = 1 << 20  # 1 MiB: small enough to keep peak memory flat, big enough for speed
 _PEEK_BYTES = 1 << 16
-_ROTATED = re.compile(r"^\.(?:(\d+)|(\d{8}))(\.gz)?$")
+_ROTATED = re.compile(r"^\.(?:(\d+)|(\d{8}))(\.gz)?$", re.ASCII)
 
 
 class LogInputError(Exception):
@@ -136,7 +136,7 @@ def line_epoch(line: str, years: YearInference) -> float | None:
     if framing == TRADITIONAL:
         return years.epoch(line)
     if framing == JOURNAL:
-        found = re.search(r'"__REALTIME_TIMESTAMP"\s*:\s*"(\d+)"', line)
+        found = re.search(r'"__REALTIME_TIMESTAMP"\s*:\s*"(\d{1,20})"', line, re.ASCII)
         return int(found.group(1)) / 1_000_000 if found else None
     if framing == EXIM:
         return iso_epoch(f"{line[:10]}T{line[11:19]}")
