@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.secretlike import hide_secrets
 from handlers.numbers import is_ascii_digits
 
 ENV_PREFIX = "RELAYWATCH_"
@@ -44,6 +45,11 @@ def setting(default: Any, doc: str) -> Any:
 @dataclass
 class StoreConfig:
     path: str = ""  # empty: <state dir>/relaywatch.db
+    busy_timeout: float = setting(
+        10.0,
+        "seconds a store write waits while another process holds the store's lock before the "
+        "command gives up with 'could not complete' (exit 3)",
+    )
 
 
 @dataclass
@@ -251,6 +257,14 @@ def default_config_path(env: dict[str, str]) -> Path | None:
 
 def load_config(path: str | None = None, env: dict[str, str] | None = None) -> Config:
     """Build the effective configuration; raises ConfigError with a one-line reason."""
+    try:
+        return _load_config(path, env)
+    except ConfigError as exc:
+        # a token pasted into a non-secret key must not be echoed back by the error about it
+        raise ConfigError(hide_secrets(str(exc))) from None
+
+
+def _load_config(path: str | None, env: dict[str, str] | None) -> Config:
     env = dict(os.environ) if env is None else env
     config = Config()
     explicit = path or env.get(ENV_PREFIX + "CONFIG")
@@ -427,6 +441,8 @@ def read_secrets_file(path: Path) -> dict[str, str]:
 def _validate(config: Config) -> None:
     if config.relay.tls not in ("auto", "require", "off"):
         raise ConfigError(f"relay.tls: expected auto, require or off, got {config.relay.tls!r}")
+    if not 0 < config.store.busy_timeout <= 600:
+        raise ConfigError("store.busy_timeout: must be more than 0 and at most 600 seconds")
     if config.blacklist.concurrency < 1:
         raise ConfigError("blacklist.concurrency: must be at least 1")
     if config.relay.concurrency < 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import stat
 from collections.abc import Callable, Iterator
@@ -211,13 +212,15 @@ BUSY_TIMEOUT_SECONDS = 10.0
 _USE_ANOTHER = "use another file with --store PATH (config store.path)"
 
 
-def store_fault(path: Path | str, exc: BaseException) -> StoreError:
+def store_fault(
+    path: Path | str, exc: BaseException, busy_timeout: float = BUSY_TIMEOUT_SECONDS
+) -> StoreError:
     """Turns an SQLite or OS error about the store into one actionable line."""
     reason = str(exc).strip() or type(exc).__name__
     lowered = reason.lower()
     if "locked" in lowered or "busy" in lowered:
         advice = (
-            f"another process kept it locked for over {BUSY_TIMEOUT_SECONDS:g} s; "
+            f"another process kept it locked for over {busy_timeout:g} s (store.busy_timeout); "
             f"try again, and see which process holds it with `fuser {path}`"
         )
     elif "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
@@ -225,7 +228,7 @@ def store_fault(path: Path | str, exc: BaseException) -> StoreError:
             "the file is damaged: restore it from a backup, or move it aside (relaywatch then "
             f"starts an empty store), or {_USE_ANOTHER}"
         )
-    elif "full" in lowered or "no space" in lowered or "too large" in lowered:
+    elif "full" in lowered or "no space" in lowered or "too large" in lowered or _no_room(path):
         advice = f"no room left on its file system: free some space, or {_USE_ANOTHER}"
     elif "readonly" in lowered or "read-only" in lowered or "permission" in lowered:
         advice = f"this user cannot write it: fix its owner or mode, or {_USE_ANOTHER}"
@@ -239,44 +242,56 @@ def store_fault(path: Path | str, exc: BaseException) -> StoreError:
     return StoreError(f"store {path}: {reason}; {advice}")
 
 
+def _no_room(path: Path | str) -> bool:
+    """SQLite reports a full disk as a plain "disk I/O error" when it cannot create its WAL or
+    shared-memory file: ask the file system."""
+    try:
+        return shutil.disk_usage(Path(path).parent).free < (1 << 16)
+    except OSError:
+        return False
+
+
 class _Cursor(sqlite3.Cursor):
     """A cursor whose SQLite errors are StoreErrors naming the file (see store_fault)."""
 
     store_path: Path | str = ""
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS
 
     def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
         try:
             return super().execute(sql, parameters)  # type: ignore[return-value]
         except sqlite3.Error as exc:
-            raise store_fault(self.store_path, exc) from exc
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
 
     def fetchone(self) -> Any:
         try:
             return super().fetchone()
         except sqlite3.Error as exc:
-            raise store_fault(self.store_path, exc) from exc
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
 
     def fetchall(self) -> list[Any]:
         try:
             return super().fetchall()
         except sqlite3.Error as exc:
-            raise store_fault(self.store_path, exc) from exc
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
 
     def __next__(self) -> Any:
         try:
             return super().__next__()
         except sqlite3.Error as exc:
-            raise store_fault(self.store_path, exc) from exc
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
 
 
 class _Connection(sqlite3.Connection):
     """A connection whose statements run on _Cursor, so every caller sees StoreError."""
 
     store_path: Path | str = ""
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS
 
     def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:  # type: ignore[override]
         cursor = self.cursor(_Cursor)
         cursor.store_path = self.store_path
+        cursor.busy_timeout = self.busy_timeout
         return cursor.execute(sql, parameters)
 
 
@@ -323,9 +338,15 @@ def prepare_store_file(path: Path) -> None:
 class Store:
     """One SQLite file. Not shared across threads; open one per process or task group."""
 
-    def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        clock: Callable[[], datetime] = utc_now,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+    ) -> None:
         self.path = Path(path)
         self.clock = clock
+        self.busy_timeout = busy_timeout
         if str(path) != ":memory:":
             prepare_store_file(self.path)
         try:
@@ -334,18 +355,19 @@ class Store:
             self.db = sqlite3.connect(
                 str(path),
                 isolation_level=None,
-                timeout=BUSY_TIMEOUT_SECONDS,
+                timeout=busy_timeout,
                 factory=_Connection,
             )
         except sqlite3.Error as exc:
-            raise store_fault(path, exc) from None
+            raise store_fault(path, exc, busy_timeout) from None
         self.db.store_path = path  # type: ignore[attr-defined]
+        self.db.busy_timeout = busy_timeout  # type: ignore[attr-defined]
         try:
             self.db.row_factory = sqlite3.Row
+            self._refuse_foreign()  # before anything writes (even journal_mode changes the file)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self._refuse_foreign()
             self.migrate()
         except BaseException:
             self.db.close()
