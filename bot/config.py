@@ -62,6 +62,11 @@ class LogsConfig:
     # syslog names of Postfix instances besides "postfix…" (Postfix's syslog_name setting)
     syslog_names: list[str] = field(default_factory=list)
     journal_timeout: float = 600.0
+    max_decompressed_mb: int = setting(
+        2048,
+        "the most a mailsummary reads from one .gz log once decompressed (MB); a file that "
+        "inflates further (a gzip bomb) is cut there, with a warning in the report",
+    )
 
 
 @dataclass
@@ -441,6 +446,8 @@ def read_secrets_file(path: Path) -> dict[str, str]:
 def _validate(config: Config) -> None:
     if config.relay.tls not in ("auto", "require", "off"):
         raise ConfigError(f"relay.tls: expected auto, require or off, got {config.relay.tls!r}")
+    if not 1 <= config.logs.max_decompressed_mb <= 1 << 20:
+        raise ConfigError("logs.max_decompressed_mb: must be between 1 and 1048576 (MB)")
     if not 0 < config.store.busy_timeout <= 600:
         raise ConfigError("store.busy_timeout: must be more than 0 and at most 600 seconds")
     if config.blacklist.concurrency < 1:

@@ -7,8 +7,9 @@ import asyncio
 import os
 from datetime import UTC, datetime
 
-from bot.cli.context import CliContext, number_arg
+from bot.cli.context import CliContext
 from bot.exitcodes import ExitCode
+from handlers.numbers import NumberError, parse_count
 
 EPILOG = """\
 Reads the configured logs ([logs] paths with their rotations, oldest first, .gz included; or the
@@ -48,8 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the JSON document")
     parser.add_argument(
         "--top",
-        type=number_arg("--top", 1, 100_000),
-        default=10,
+        default="10",
         metavar="N",
         help="entries per top-N list (default 10)",
     )
@@ -59,14 +59,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from bot.checks.mailsummary import run_mailsummary
     from bot.render.mailsummary import text
+    from handlers.logsummary.inputs import not_regular
     from handlers.logsummary.timefmt import TimeSpecError
 
-    if args.top < 1:
-        ctx.error("--top must be at least 1")
+    try:
+        top = parse_count(args.top, "--top", minimum=1, maximum=100_000)
+    except NumberError as exc:
+        ctx.error(str(exc))
         return ExitCode.USAGE
     for path in args.files:
-        if path != "-" and not os.path.isfile(path):
-            ctx.error(f"{path}: no such file (name a mail log, or - for stdin)")
+        if path == "-":
+            continue
+        try:
+            refused = not_regular(os.stat(path).st_mode)
+        except FileNotFoundError:
+            refused = "no such file (name a mail log, or - for stdin)"
+        except OSError as exc:
+            refused = f"{exc.strerror or 'cannot read'} (name a mail log, or - for stdin)"
+        if refused:
+            ctx.error(f"{path}: {refused}")
             return ExitCode.USAGE
     started = datetime.now(UTC)
     with ctx.progress() as progress:
@@ -78,7 +89,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                     until=args.until,
                     files=args.files or None,
                     store=ctx.optional_store(),
-                    top=args.top,
+                    top=top,
                     progress=progress,
                 )
             )

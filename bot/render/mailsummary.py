@@ -336,6 +336,8 @@ def _sources_text(data: dict[str, Any]) -> list[str]:
     for source in sources:
         note = f" ({source.get('reason')})" if source.get("reason") else ""
         out.append(f"  {source.get('status', '?'):<8} {source.get('name')}{note}")
+        for warning in source.get("warnings") or []:
+            out.append(f"  warning  {source.get('name')}: {warning}")
     out.append(
         f"  {data.get('lines', 0):,} lines in {data.get('elapsed_seconds', 0)} s "
         f"with {data.get('workers', 1)} process(es); "
