@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.secretlike import hide_secrets
+from bot.secretlike import HIDDEN, SECRET_ADVICE, hide_secrets, looks_like_secret
 from handlers.numbers import is_ascii_digits
 
 ENV_PREFIX = "RELAYWATCH_"
@@ -501,6 +501,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
+        if looks_like_secret(value):  # a token pasted into a non-secret key is not shown either
+            value = f"{HIDDEN} ({SECRET_ADVICE})"
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"

@@ -259,7 +259,12 @@ class _Cursor(sqlite3.Cursor):
 
     def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
         try:
-            return super().execute(sql, parameters)  # type: ignore[return-value]
+            try:
+                return super().execute(sql, parameters)  # type: ignore[return-value]
+            except UnicodeEncodeError:
+                # a file name or argument that is not valid UTF-8 (surrogate escapes from the OS)
+                # is stored escaped rather than refused
+                return super().execute(sql, _storable(parameters))  # type: ignore[return-value]
         except sqlite3.Error as exc:
             raise store_fault(self.store_path, exc, self.busy_timeout) from exc
 
@@ -280,6 +285,17 @@ class _Cursor(sqlite3.Cursor):
             return super().__next__()
         except sqlite3.Error as exc:
             raise store_fault(self.store_path, exc, self.busy_timeout) from exc
+
+
+def _storable(parameters: Any) -> Any:
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+
+    if isinstance(parameters, dict):
+        return {key: fix(value) for key, value in parameters.items()}
+    return tuple(fix(value) for value in parameters)
 
 
 class _Connection(sqlite3.Connection):

@@ -7,6 +7,7 @@ and sets `run=<callable(args, ctx) -> int>`; adding a module adds the subcommand
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -105,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     configure_logging(-1 if args.quiet else args.verbose)
+    # a file name or log field that is not valid UTF-8 is shown escaped, not a UnicodeEncodeError
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     run = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stderr)

@@ -88,3 +88,12 @@ def test_a_token_in_the_config_file_is_not_echoed(tmp_path: Path) -> None:
 )
 def test_ordinary_values_are_not_taken_for_secrets(text: str) -> None:
     assert not looks_like_secret(text)
+
+
+def test_config_check_does_not_print_a_pasted_token(tmp_path: Path) -> None:
+    from bot.config import effective_config_toml
+
+    token = _realistic_tokens(1)[0]
+    config = load_config(env={"HOME": str(tmp_path), "RELAYWATCH_RELAY_HELO_NAME": token})
+    text = effective_config_toml(config)
+    assert token not in text and SECRET_ADVICE in text
