@@ -165,4 +165,10 @@ def _unexpected(exc: Exception, verbosity: int) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except SystemExit:
+        raise
+    except Exception as exc:  # outside main's handling (parsing, logging set-up): one line too
+        code = _unexpected(exc, 2 if "-vv" in sys.argv else 0)
+    sys.exit(code)
