@@ -36,6 +36,12 @@ Nov 28 10:00:05 mx postfix/smtpd[123]: disconnect from unknown[198.51.100.7]
 
 
 def relaywatch(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """The CLI; `--store PATH` among the args is passed as RELAYWATCH_STORE_PATH instead, so the
+    faults are exercised through the environment as well as the option (tests/bot/cli)."""
+    if "--store" in args:
+        at = args.index("--store")
+        env = {"RELAYWATCH_STORE_PATH": args[at + 1], **env}
+        args = args[:at] + args[at + 2 :]
     base = {k: v for k, v in os.environ.items() if not k.startswith(("RELAYWATCH_", "SLACK_"))}
     base.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"), XDG_STATE_HOME=str(home / "st"))
     base.update(env)
