@@ -252,18 +252,28 @@ def iter_lines(
 def _read_or_damage(stream: BinaryIO, size: int, guard: ReadGuard) -> bytes:
     """Up to `size` bytes; a truncated or corrupt compressed stream ends it, noted in `guard`.
 
-    read1 (one underlying read) rather than read: a failing gzip read discards everything that
-    call decompressed, so reading in small steps loses at most the last step before the damage."""
+    Gathered from read1 calls (one underlying read each) rather than one read: a failing gzip
+    read discards everything that call decompressed, so this keeps all but the last small step
+    before the damage."""
+    if guard.damaged:
+        return b""
     read = getattr(stream, "read1", stream.read)
+    chunks: list[bytes] = []
+    got = 0
     try:
-        return read(size)
+        while got < size:
+            chunk = read(size - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
     except EOFError:
         guard.damaged = "the compressed file ends early (truncated)"
     except (zlib.error, gzip.BadGzipFile) as exc:
         guard.damaged = f"damaged compressed data ({exc})"
     except OSError as exc:
         guard.damaged = f"read error ({exc.strerror or exc})"
-    return b""
+    return b"".join(chunks)
 
 
 def line_epoch(line: str, years: YearInference) -> float | None:
