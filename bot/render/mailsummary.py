@@ -6,6 +6,7 @@ history looks the same as a fresh one. Suspects come first: they are what an adm
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bot.checks import CheckOutcome
@@ -207,6 +208,17 @@ def chat_reply(
             f"{data.get('unparsed_lines', 0)} unparsed"
         )
     )
+    input_warnings = [
+        f"{Path(str(source.get('name'))).name}: {warning}"
+        for source in data.get("sources") or []
+        for warning in source.get("warnings") or []
+    ]
+    if input_warnings:
+        # a truncated rotation or a cut gzip bomb means the totals miss something: say so here
+        extra = len(input_warnings) - 1
+        more = f" (and {extra} more in the report)" if extra else ""
+        blocks.append(context(f":warning: {escape(input_warnings[0])}{more}"))
+        fallback.append(f"warning: {escape(input_warnings[0])}{more}")
     blocks.append(result_buttons("mailsummary", rerun or "", check_id))
     thread.append(
         detail_reply(f"Mail summary report ({window})", details_text(data), "mailsummary.txt")

@@ -132,3 +132,26 @@ def test_a_truncated_rotation_is_a_warning_in_the_report(tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
     assert result.returncode in (ExitCode.OK, ExitCode.PROBLEM, ExitCode.INCOMPLETE)
     assert f"warning  {old}: the compressed file ends early (truncated)" in result.stdout
+
+
+async def test_the_chat_reply_says_the_input_was_damaged(tmp_path: Path) -> None:
+    import io
+
+    from bot.config import Config
+    from bot.dispatch import Dispatcher
+    from bot.shell import ShellAdapter, ShellPoster
+    from bot.store import Store
+
+    whole = gzip.compress("".join(LINE.format(n=n) + "\n" for n in range(5000)).encode())
+    old = tmp_path / "mail.log.2.gz"
+    old.write_bytes(whole[: len(whole) // 2])
+    config = Config()
+    config.logs.paths = [str(old)]
+    out = io.StringIO()
+    with Store(tmp_path / "rw.db") as store:
+        adapter = ShellAdapter(
+            Dispatcher(config, store), ShellPoster(out), stdin=io.StringIO(""), user="alice"
+        )
+        result = await adapter.handle_line("/mailsummary 520w")
+    assert result is not None and not result.error_id
+    assert "mail.log.2.gz: the compressed file ends early (truncated)" in out.getvalue()
