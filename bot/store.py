@@ -204,7 +204,14 @@ class AuditEntry:
 
 class StoreError(Exception):
     """The store cannot be used (missing, damaged, foreign, locked, full, too new); the message is
-    one line saying what is wrong with which file and what to do about it."""
+    one line saying what is wrong with which file and what to do about it.
+
+    `kind` lets a caller decide without parsing the message: "locked" and "full" may pass (retry
+    or record later), the others need an operator."""
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 # how long a write waits for another process's lock before giving up with a StoreError
@@ -218,28 +225,34 @@ def store_fault(
     """Turns an SQLite or OS error about the store into one actionable line."""
     reason = str(exc).strip() or type(exc).__name__
     lowered = reason.lower()
+    kind = "other"
     if "locked" in lowered or "busy" in lowered:
+        kind = "locked"
         advice = (
             f"another process kept it locked for over {busy_timeout:g} s (store.busy_timeout); "
             f"try again, and see which process holds it with `fuser {path}`"
         )
     elif "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
+        kind = "damaged"
         advice = (
             "the file is damaged: restore it from a backup, or move it aside (relaywatch then "
             f"starts an empty store), or {_USE_ANOTHER}"
         )
     elif "full" in lowered or "no space" in lowered or "too large" in lowered or _no_room(path):
+        kind = "full"
         advice = f"no room left on its file system: free some space, or {_USE_ANOTHER}"
     elif "readonly" in lowered or "read-only" in lowered or "permission" in lowered:
+        kind = "unwritable"
         advice = f"this user cannot write it: fix its owner or mode, or {_USE_ANOTHER}"
     elif "unable to open" in lowered or "is a directory" in lowered:
+        kind = "unopenable"
         advice = (
             "the path is not a file this user can open (a directory? a missing or unwritable "
             f"directory?): {_USE_ANOTHER}"
         )
     else:
         advice = f"restore it from a backup, or {_USE_ANOTHER}"
-    return StoreError(f"store {path}: {reason}; {advice}")
+    return StoreError(f"store {path}: {reason}; {advice}", kind)
 
 
 def _no_room(path: Path | str) -> bool:
@@ -334,7 +347,7 @@ def prepare_store_file(path: Path) -> None:
         if not path.parent.is_dir():
             path.parent.mkdir(mode=0o700, parents=True)
         if path.is_dir():
-            raise StoreError(f"store {path}: is a directory; {_USE_ANOTHER}")
+            raise StoreError(f"store {path}: is a directory; {_USE_ANOTHER}", "unopenable")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
     except FileExistsError:
@@ -347,7 +360,8 @@ def prepare_store_file(path: Path) -> None:
             )
     except OSError as exc:
         raise StoreError(
-            f"store {path}: cannot create it ({exc.strerror or exc}); {_USE_ANOTHER}"
+            f"store {path}: cannot create it ({exc.strerror or exc}); {_USE_ANOTHER}",
+            "unopenable",
         ) from None
 
 
@@ -408,7 +422,8 @@ class Store:
                 f"store {self.path}: not a relaywatch store (schema version {version}, "
                 f"{found}{', …' if len(tables) > 5 else ''}"
                 + (f"; missing {', '.join(missing[:5])}" if missing else "")
-                + f"); move it aside or {_USE_ANOTHER}"
+                + f"); move it aside or {_USE_ANOTHER}",
+                "foreign",
             )
 
     def close(self) -> None:
@@ -429,7 +444,8 @@ class Store:
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"store {self.path} has schema version {version}, newer than this relaywatch "
-                f"({len(MIGRATIONS)}); upgrade relaywatch"
+                f"({len(MIGRATIONS)}); upgrade relaywatch",
+                "newer",
             )
         for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():

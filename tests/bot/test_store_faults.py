@@ -102,8 +102,19 @@ def test_a_foreign_database_without_a_user_version_is_not_migrated(tmp_path: Pat
     db = sqlite3.connect(path)
     db.executescript("CREATE TABLE watch (x TEXT);")
     db.close()
-    with pytest.raises(StoreError, match="not a relaywatch store"):
+    with pytest.raises(StoreError, match="not a relaywatch store") as caught:
         Store(path)
+    assert caught.value.kind == "foreign"
+
+
+def test_a_lock_is_a_kind_callers_can_retry_on(tmp_path: Path) -> None:
+    path = tmp_path / "rw.db"
+    with Store(path) as holder, Store(path, busy_timeout=0.05) as waiter:
+        with holder.transaction():
+            with pytest.raises(StoreError, match="locked") as caught:
+                waiter.add_watch("ip", "192.0.2.1")
+        assert caught.value.kind == "locked"
+        assert waiter.add_watch("ip", "192.0.2.1")  # usable again once the lock is gone
 
 
 def test_a_path_that_cannot_be_created(tmp_path: Path) -> None:
