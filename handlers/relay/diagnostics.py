@@ -222,7 +222,8 @@ def size_limit(extensions: list[str]) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    return int(value) if value.isdigit() else 0  # "SIZE" without a number: no fixed limit
+    # "SIZE" without a number: no fixed limit; the server chose the text, so ASCII digits only
+    return int(value) if is_ascii_digits(value) and len(value) <= 30 else 0
 
 
 def user_lookup_enabled(code: int | None, reply: str) -> bool | None:

@@ -29,6 +29,7 @@ from bot.watchlist import WatchValueError, classify
 from handlers.blacklist import BlacklistSetupError, TargetError
 from handlers.blacklist.engine import parse_nameserver
 from handlers.logsummary.timefmt import TimeSpecError, parse_time_spec
+from handlers.relay.diagnostics import size_limit
 from handlers.relay.targets import TargetError as RelayTargetError
 from handlers.relay.targets import parse_target
 
@@ -58,6 +59,8 @@ def test_engine_and_bot_parsers_refuse_with_their_own_error(number: str) -> None
         parse_nameserver(f"127.0.0.1:{number}")
     with pytest.raises(TargetError):
         parse_targets(Config(), [f"mx.example.com:{number}"])
+    # a hostile SMTP server's EHLO line
+    assert size_limit([f"SIZE {number}"]) in (0, int(number) if number.isascii() else 0)
     now = datetime(2026, 12, 1, tzinfo=UTC)
     for unit in "smhdw":
         if number.isascii():  # a huge ASCII number: too long a window

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import socket
 import zlib
 from pathlib import Path
 
@@ -156,9 +157,16 @@ def test_a_fifo_a_device_and_a_directory_are_refused_not_read(tmp_path: Path) ->
     folder.mkdir()
     live = tmp_path / "mail.log"
     live.write_text(message_lines(2))
-    paths = (str(fifo), "/dev/zero", str(folder), str(live))
-    report = summarize_logs_sync(SummaryOptions(paths=paths))
+    sock_path = tmp_path / "mail.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock_path))
+    paths = (str(fifo), "/dev/zero", str(folder), str(sock_path), str(live))
+    try:
+        report = summarize_logs_sync(SummaryOptions(paths=paths))
+    finally:
+        listener.close()
     reasons = {s.name: s.reason for s in report.sources}
+    assert "a socket" in reasons[str(sock_path)]
     assert "a FIFO" in reasons[str(fifo)]
     assert "a device" in reasons["/dev/zero"]
     assert "a directory" in reasons[str(folder)]
