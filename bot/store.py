@@ -318,10 +318,21 @@ class _Connection(sqlite3.Connection):
     busy_timeout: float = BUSY_TIMEOUT_SECONDS
 
     def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:  # type: ignore[override]
+        return self._cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Any, /) -> _Cursor:  # type: ignore[override]
+        cursor = self._cursor()
+        try:
+            cursor.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
+        return cursor
+
+    def _cursor(self) -> _Cursor:
         cursor = self.cursor(_Cursor)
         cursor.store_path = self.store_path
         cursor.busy_timeout = self.busy_timeout
-        return cursor.execute(sql, parameters)
+        return cursor
 
 
 def _created_tables(scripts: list[str]) -> set[str]:
