@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.secretlike import HIDDEN, SECRET_ADVICE, hide_secrets, looks_like_secret
+
 ENV_PREFIX = "RELAYWATCH_"
 SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SPAMHAUS_DQS_KEY")
 
@@ -47,6 +49,11 @@ class StoreConfig:
         "$STATE_DIRECTORY/relaywatch.db under systemd, else "
         "$XDG_STATE_HOME/relaywatch/relaywatch.db (~/.local/state/relaywatch/relaywatch.db)",
     )
+    busy_timeout: float = setting(
+        10.0,
+        "seconds a store write waits while another process holds the store's lock before the "
+        "command gives up with 'could not complete' (exit 3)",
+    )
 
 
 @dataclass
@@ -71,6 +78,11 @@ class LogsConfig:
         [], "syslog names of Postfix instances besides postfix… (Postfix's syslog_name setting)"
     )
     journal_timeout: float = setting(600.0, "seconds before journalctl is killed")
+    max_decompressed_mb: int = setting(
+        2048,
+        "the most a mailsummary reads from one .gz log once decompressed (MB); a file that "
+        "inflates further (a gzip bomb) is cut there, with a warning in the report",
+    )
 
 
 @dataclass
@@ -412,6 +424,14 @@ def default_config_path(env: dict[str, str]) -> Path | None:
 
 def load_config(path: str | None = None, env: dict[str, str] | None = None) -> Config:
     """Build the effective configuration; raises ConfigError with a one-line reason."""
+    try:
+        return _load_config(path, env)
+    except ConfigError as exc:
+        # a token pasted into a non-secret key must not be echoed back by the error about it
+        raise ConfigError(hide_secrets(str(exc))) from None
+
+
+def _load_config(path: str | None, env: dict[str, str] | None) -> Config:
     env = dict(os.environ) if env is None else env
     config = Config()
     explicit = path or env.get(ENV_PREFIX + "CONFIG")
@@ -539,6 +559,8 @@ def _parse_env(text: str, hint: Any, env_name: str) -> Any:
                 return False
             raise ValueError(text)
         if hint is int:
+            if not text.strip().isascii():  # int() also takes other scripts' digits
+                raise ValueError(text)
             return int(text)
         if hint is float:
             return float(text)
@@ -710,16 +732,21 @@ def effective_config_toml(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def toml_value(value: Any) -> str:
-    """A value written as TOML (the effective config, the docs made from it)."""
+def toml_value(value: Any, hide: bool = True) -> str:
+    """A value written as TOML (the effective config, the docs made from it); a value that looks
+    like a token pasted into a non-secret key is not shown, unless `hide` is off (a file
+    relaywatch writes for the admin from values it chose itself)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
+        if hide_secrets and looks_like_secret(value):
+            value = f"{HIDDEN} ({SECRET_ADVICE})"
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v, hide_secrets) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+        items = (f"{k} = {toml_value(v, hide_secrets)}" for k, v in value.items())
+        return "{ " + ", ".join(items) + " }"
     return repr(value)

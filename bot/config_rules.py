@@ -23,7 +23,10 @@ _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_WINDOW = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
+# the log summary's own relative windows (handlers/logsummary/timefmt.py), ASCII digits only
+_WINDOW = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.ASCII)
+_WINDOW_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LONGEST_WINDOW = 100 * 366 * 86400
 _UNIT = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
 _SYSLOG_NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]+$")
@@ -133,7 +136,9 @@ def duration(value: str) -> str | None:
 def window(value: str) -> str | None:
     found = _WINDOW.match(value)
     if not found or int(found.group(1)) <= 0:
-        return f"{value!r} is not a window: use minutes, hours or days, e.g. 90m, 24h, 7d"
+        return f"{value!r} is not a window: e.g. 90m, 24h, 7d, 2w"
+    if int(found.group(1)) * _WINDOW_UNIT[found.group(2)] > _LONGEST_WINDOW:
+        return f"{value!r} is longer than 100 years"
     return None
 
 
@@ -165,7 +170,9 @@ def listen_address(value: str) -> str | None:
 
 def clock_time(value: str) -> str | None:
     hour, sep, minute = value.partition(":")
-    if sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60:
+    # ASCII digits only: "²³:00" passes str.isdigit and then breaks int()
+    ascii_digits = hour.isascii() and minute.isascii() and hour.isdigit() and minute.isdigit()
+    if sep and ascii_digits and int(hour) < 24 and int(minute) < 60:
         return None
     return f"expected HH:MM, got {value!r}"
 
@@ -350,6 +357,8 @@ RULES: dict[str, Rule] = {
     "logs.window": window,
     "logs.syslog_names": each(syslog_name),
     "logs.journal_timeout": positive,
+    "logs.max_decompressed_mb": between(1, 1 << 20),
+    "store.busy_timeout": between(0.001, 600),
     "relay.default_target": mail_server,
     "relay.allow_networks": each(network),
     "relay.allow_hosts": each(host_pattern),

@@ -46,7 +46,7 @@ def render_config_template(path: str, secrets_file: str = "") -> str:
     out = [HEADER.format(path=path)]
     if secrets_file:
         out.append("# the secrets file (owner-only) holding the Slack tokens")
-        out.append(f"secrets_file = {toml_value(secrets_file)}")
+        out.append(f"secrets_file = {toml_value(secrets_file, hide=False)}")
     else:
         out.append("# a NAME=value file with the Slack tokens; must be readable by its owner only")
         out.append('#secrets_file = ""')
@@ -66,5 +66,5 @@ def _commented_key(key: dataclasses.Field[Any], default: Any) -> list[str]:
     doc = key.metadata.get("doc", "")
     if doc:
         lines.extend(textwrap.wrap(doc, width=96, initial_indent="# ", subsequent_indent="# "))
-    lines.append(f"#{key.name} = {toml_value(default)}")
+    lines.append(f"#{key.name} = {toml_value(default, hide=False)}")
     return lines

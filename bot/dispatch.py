@@ -23,6 +23,7 @@ from bot.commands.base import CommandContext, CommandDenied, CommandUsageError, 
 from bot.config import Config
 from bot.render.reply import ChatReply, detail_reply, escape, plain_reply
 from bot.store import CheckRecord, Store
+from handlers.numbers import NumberError, parse_count
 
 log = logging.getLogger("relaywatch.dispatch")
 
@@ -274,9 +275,9 @@ class Dispatcher:
         if denial:
             return self._deny(inv, denial)
         try:
-            record = self.store.check(int(inv.args))
-        except ValueError:
-            record = None
+            record = self.store.check(parse_count(inv.args, "a check id"))
+        except NumberError as exc:
+            return self._bad_number(inv, f"{exc}, e.g. `details 42`")
         if record is None:
             reason = f"check {inv.args} is not in the history any more"
             self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)
@@ -290,15 +291,22 @@ class Dispatcher:
         filename = f"{record.kind}-{record.id}.txt"
         return DispatchResult(detail_reply(title, body, filename), True)
 
+    def _bad_number(self, inv: Invocation, text: str) -> DispatchResult:
+        """An id that is not a plain bounded number: a usage hint (the typed text is not echoed:
+        it may be thousands of digits, or markup)."""
+        reason = f"usage: {text}"
+        self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)
+        return DispatchResult(plain_reply(text, ephemeral=True), True, reason)
+
     async def acknowledge(self, inv: Invocation) -> DispatchResult:
         """Records who acknowledged alert `inv.args`, and when (shown in the next digest)."""
         denial = self.channel_denial(inv) or self.rate_denial(inv)
         if denial:
             return self._deny(inv, denial)
         try:
-            alert_id = int(inv.args)
-        except ValueError:
-            alert_id = -1
+            alert_id = parse_count(inv.args, "an alert id")
+        except NumberError as exc:
+            return self._bad_number(inv, f"{exc}, e.g. `ack 7`")
         if not self.store.acknowledge_alert(alert_id, inv.user_id):
             reason = f"alert {inv.args} does not exist"
             self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)

@@ -7,9 +7,13 @@ so a crash mid-run loses at most that run and never earlier history.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +21,8 @@ from typing import Any
 
 from handlers.delisting import DelistCase
 from handlers.policy.model import Containment, PolicyAlarm
+
+log = logging.getLogger("relaywatch.store")
 
 WATCH_KINDS = ("ip", "cidr", "domain", "server")
 
@@ -221,28 +227,239 @@ class AuditEntry:
 
 
 class StoreError(Exception):
-    """The store file cannot be opened or has a schema newer than this program."""
+    """The store cannot be used (missing, damaged, foreign, locked, full, too new); the message is
+    one line saying what is wrong with which file and what to do about it.
+
+    `kind` lets a caller decide without parsing the message: "locked" and "full" may pass (retry
+    or record later), the others need an operator."""
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# how long a write waits for another process's lock before giving up with a StoreError
+BUSY_TIMEOUT_SECONDS = 10.0
+_USE_ANOTHER = "use another file with --store PATH (config store.path)"
+
+
+def store_fault(
+    path: Path | str, exc: BaseException, busy_timeout: float = BUSY_TIMEOUT_SECONDS
+) -> StoreError:
+    """Turns an SQLite or OS error about the store into one actionable line."""
+    reason = str(exc).strip() or type(exc).__name__
+    lowered = reason.lower()
+    kind = "other"
+    if "locked" in lowered or "busy" in lowered:
+        kind = "locked"
+        advice = (
+            f"another process kept it locked for over {busy_timeout:g} s (store.busy_timeout); "
+            f"try again, and see which process holds it with `fuser {path}`"
+        )
+    elif "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
+        kind = "damaged"
+        advice = (
+            "the file is damaged: restore it from a backup, or move it aside (relaywatch then "
+            f"starts an empty store), or {_USE_ANOTHER}"
+        )
+    elif "full" in lowered or "no space" in lowered or "too large" in lowered or _no_room(path):
+        kind = "full"
+        advice = f"no room left on its file system: free some space, or {_USE_ANOTHER}"
+    elif "readonly" in lowered or "read-only" in lowered or "permission" in lowered:
+        kind = "unwritable"
+        advice = f"this user cannot write it: fix its owner or mode, or {_USE_ANOTHER}"
+    elif "unable to open" in lowered or "is a directory" in lowered:
+        kind = "unopenable"
+        advice = (
+            "the path is not a file this user can open (a directory? a missing or unwritable "
+            f"directory?): {_USE_ANOTHER}"
+        )
+    else:
+        advice = f"restore it from a backup, or {_USE_ANOTHER}"
+    return StoreError(f"store {path}: {reason}; {advice}", kind)
+
+
+def _no_room(path: Path | str) -> bool:
+    """SQLite reports a full disk as a plain "disk I/O error" when it cannot create its WAL or
+    shared-memory file: ask the file system."""
+    try:
+        return shutil.disk_usage(Path(path).parent).free < (1 << 16)
+    except OSError:
+        return False
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose SQLite errors are StoreErrors naming the file (see store_fault)."""
+
+    store_path: Path | str = ""
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        try:
+            try:
+                return super().execute(sql, parameters)  # type: ignore[return-value]
+            except UnicodeEncodeError:
+                # a file name or argument that is not valid UTF-8 (surrogate escapes from the OS)
+                # is stored escaped rather than refused
+                return super().execute(sql, _storable(parameters))  # type: ignore[return-value]
+        except sqlite3.Error as exc:
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.Error as exc:
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.Error as exc:
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.Error as exc:
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
+
+
+def _storable(parameters: Any) -> Any:
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+
+    if isinstance(parameters, dict):
+        return {key: fix(value) for key, value in parameters.items()}
+    return tuple(fix(value) for value in parameters)
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose statements run on _Cursor, so every caller sees StoreError."""
+
+    store_path: Path | str = ""
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:  # type: ignore[override]
+        return self._cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Any, /) -> _Cursor:  # type: ignore[override]
+        cursor = self._cursor()
+        try:
+            cursor.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise store_fault(self.store_path, exc, self.busy_timeout) from exc
+        return cursor
+
+    def _cursor(self) -> _Cursor:
+        cursor = self.cursor(_Cursor)
+        cursor.store_path = self.store_path
+        cursor.busy_timeout = self.busy_timeout
+        return cursor
+
+
+def _created_tables(scripts: list[str]) -> set[str]:
+    """The tables the given migration scripts leave behind."""
+    tables: set[str] = set()
+    for script in scripts:
+        for statement in _split_sql(script):
+            words = statement.split()
+            if [w.upper() for w in words[:2]] == ["CREATE", "TABLE"] and len(words) > 2:
+                tables.add(words[2].lower())
+            elif [w.upper() for w in words[:2]] == ["DROP", "TABLE"] and len(words) > 2:
+                tables.discard(words[-1].lower())
+    return tables
+
+
+def prepare_store_file(path: Path) -> None:
+    """The store's directory (0700 when we create it) and file (0600 when we create it).
+
+    It holds log evidence with addresses and accounts, so nobody but its owner reads it. An
+    existing file readable by group or others is left alone, with a warning saying how to fix it.
+    """
+    try:
+        if not path.parent.is_dir():
+            path.parent.mkdir(mode=0o700, parents=True)
+        if path.is_dir():
+            raise StoreError(f"store {path}: is a directory; {_USE_ANOTHER}", "unopenable")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        mode = path.stat().st_mode
+        if stat.S_ISREG(mode) and mode & 0o077:
+            log.warning(
+                "the store is readable by other users; it holds log evidence: chmod 600 %s",
+                path,
+                extra={"mode": oct(stat.S_IMODE(mode))},
+            )
+    except OSError as exc:
+        raise StoreError(
+            f"store {path}: cannot create it ({exc.strerror or exc}); {_USE_ANOTHER}",
+            "unopenable",
+        ) from None
 
 
 class Store:
     """One SQLite file. Not shared across threads; open one per process or task group."""
 
-    def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        clock: Callable[[], datetime] = utc_now,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+    ) -> None:
         self.path = Path(path)
         self.clock = clock
+        self.busy_timeout = busy_timeout
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_store_file(self.path)
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
             # what `transaction()` wraps.
-            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
+            self.db = sqlite3.connect(
+                str(path),
+                isolation_level=None,
+                timeout=busy_timeout,
+                factory=_Connection,
+            )
+        except sqlite3.Error as exc:
+            raise store_fault(path, exc, busy_timeout) from None
+        self.db.store_path = path  # type: ignore[attr-defined]
+        self.db.busy_timeout = busy_timeout  # type: ignore[attr-defined]
+        try:
             self.db.row_factory = sqlite3.Row
+            self._refuse_foreign()  # before anything writes (even journal_mode changes the file)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open store {path}: {exc}") from None
-        self.migrate()
+            self.migrate()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _refuse_foreign(self) -> None:
+        """A database that is not ours is refused by its tables, whatever its user_version says:
+        migrating (or writing) someone else's file would damage it."""
+        tables = {
+            str(row[0]).lower()
+            for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not str(row[0]).startswith("sqlite_")
+        }
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            return  # migrate() refuses it as newer than this program, and writes nothing
+        expected = _created_tables(MIGRATIONS[:version])
+        if (version == 0 and tables) or not expected <= tables:
+            missing = sorted(expected - tables)
+            found = ", ".join(sorted(tables)[:5]) or "no tables"
+            raise StoreError(
+                f"store {self.path}: not a relaywatch store (schema version {version}, "
+                f"{found}{', …' if len(tables) > 5 else ''}"
+                + (f"; missing {', '.join(missing[:5])}" if missing else "")
+                + f"); move it aside or {_USE_ANOTHER}",
+                "foreign",
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -262,7 +479,8 @@ class Store:
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"store {self.path} has schema version {version}, newer than this relaywatch "
-                f"({len(MIGRATIONS)}); upgrade relaywatch"
+                f"({len(MIGRATIONS)}); upgrade relaywatch",
+                "newer",
             )
         for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
@@ -278,9 +496,19 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may already have rolled back (a full disk does): a failing ROLLBACK must
+            # not hide the error that caused it
+            if self.db.in_transaction:
+                with suppress(StoreError):
+                    self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except StoreError:
+            if self.db.in_transaction:
+                with suppress(StoreError):
+                    self.db.execute("ROLLBACK")
+            raise
 
     def now(self) -> str:
         return iso(self.clock())

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from bot.store import WATCH_KINDS, Store
+from handlers.numbers import NumberError, is_ascii_digits, parse_port
 
 # what the blocklist check covers; watched servers are the relay check's
 BLACKLIST_KINDS = ("ip", "cidr", "domain")
@@ -29,7 +30,7 @@ def is_hostname(text: str) -> bool:
     if not name or len(name) > 253 or "." not in name:
         return False
     labels = name.split(".")
-    return all(_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
+    return all(_LABEL.match(label) for label in labels) and not is_ascii_digits(labels[-1])
 
 
 def split_host_port(text: str) -> tuple[str, int | None]:
@@ -40,7 +41,7 @@ def split_host_port(text: str) -> tuple[str, int | None]:
             raise WatchValueError(f"{text!r}: missing ']' after the IPv6 address")
         if not rest:
             return host, None
-        if not rest.startswith(":") or not rest[1:].isdigit():
+        if not rest.startswith(":"):
             raise WatchValueError(f"{text!r}: expected [IPv6]:port")
         return host, _port(rest[1:], text)
     if text.count(":") == 1:
@@ -50,9 +51,10 @@ def split_host_port(text: str) -> tuple[str, int | None]:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise WatchValueError(f"{whole!r}: port must be a number from 1 to 65535")
-    return int(text)
+    try:
+        return parse_port(text)
+    except NumberError:
+        raise WatchValueError(f"{whole!r}: port must be a number from 1 to 65535") from None
 
 
 def classify(text: str, kind: str | None = None) -> WatchValue:

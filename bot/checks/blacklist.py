@@ -6,6 +6,7 @@ store keeps, and what the digest and alerts read; its keys are documented in the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -29,6 +30,7 @@ from handlers.blacklist import (
     select_lists,
     system_nameservers,
 )
+from handlers.numbers import NumberError, is_ascii_digits, parse_port
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +132,11 @@ def _strip_port(text: str) -> str:
     if raw.startswith("[") and "]:" in raw:
         return raw[1:].partition("]")[0]
     host, sep, port = raw.rpartition(":")
-    if sep and raw.count(":") == 1 and port.isdigit():
-        return host
-    return raw
+    if sep and raw.count(":") == 1 and is_ascii_digits(port):
+        with contextlib.suppress(NumberError):
+            parse_port(port)
+            return host
+    return raw  # not host:port (an out-of-range port stays, and is refused as a name)
 
 
 # -- the JSON document --------------------------------------------------------------------------

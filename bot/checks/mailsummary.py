@@ -136,6 +136,7 @@ async def run_mailsummary(
         baseline=baseline_from_store(store, window) if store is not None else None,
         workers=config.logsummary.workers,
         timeout=config.logs.journal_timeout,
+        max_decompressed_bytes=config.logs.max_decompressed_mb << 20,
         now=moment.timestamp(),
     )
     if not paths and not journal:

@@ -7,6 +7,7 @@ and sets `run=<callable(args, ctx) -> int>`; adding a module adds the subcommand
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from bot.cli.context import CliContext
 from bot.config import ConfigError
 from bot.exitcodes import ExitCode
+from bot.failure import new_error_id, one_line
 from bot.logsetup import configure_logging
 from bot.store import StoreError
 
@@ -53,6 +55,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="PATH", help="TOML config file (env RELAYWATCH_CONFIG)")
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        help="the SQLite store file (default: store.path in the config, env RELAYWATCH_STORE_PATH)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     subparsers = parser.add_subparsers(
@@ -81,10 +88,10 @@ def _requested_command(argv: Sequence[str] | None, names: list[str]) -> str | No
     words = list(sys.argv[1:] if argv is None else argv)
     while words:
         word = words.pop(0)
-        if word == "--config":
+        if word in ("--config", "--store"):
             words = words[1:]
         elif (
-            word.startswith("--config=")
+            word.startswith(("--config=", "--store="))
             or word in ("-q", "--quiet")
             or (word.startswith("-v") and set(word[1:]) == {"v"})
             or word == "--verbose"
@@ -99,16 +106,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     configure_logging(-1 if args.quiet else args.verbose)
+    # a file name or log field that is not valid UTF-8 is shown escaped, not a UnicodeEncodeError
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     run = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
-    ctx = CliContext(config_path=args.config)
+    ctx = CliContext(config_path=args.config, store_path=getattr(args, "store", None))
     try:
-        return int(run(args, ctx))
-    except (ConfigError, StoreError) as exc:
+        code = int(run(args, ctx))
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at interpreter exit
+        return code
+    except ConfigError as exc:
         print(f"relaywatch: {exc}", file=sys.stderr)
         return ExitCode.USAGE
+    except StoreError as exc:
+        # the check could not complete (its result, if any, was printed before this)
+        print(f"relaywatch: {exc}", file=sys.stderr)
+        return ExitCode.INCOMPLETE
     except KeyboardInterrupt:
         print("relaywatch: interrupted", file=sys.stderr)
         return ExitCode.INCOMPLETE
@@ -117,9 +133,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stdout at devnull so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OK
+    except Exception as exc:
+        return _unexpected(exc, args.verbose)
     finally:
-        ctx.close()
+        try:
+            ctx.close()
+        except Exception as exc:  # closing a broken store must not turn a result into a trace
+            log.debug("closing the store failed: %s", one_line(exc))
+
+
+def _unexpected(exc: Exception, verbosity: int) -> int:
+    """A bug or an environment fault: one line with an error id (the traceback only with -vv).
+
+    Exit 3, "could not complete": exit 1 would claim a problem was found."""
+    error_id = new_error_id()
+    try:
+        sys.stdout.flush()
+    except OSError:
+        # stdout itself failed (a full disk): what it holds cannot go anywhere, and a second
+        # failure at interpreter exit would print a traceback-like message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    # -vv (debug logging) shows the traceback, tied to the message by the error id
+    log.debug("unexpected error", exc_info=True, extra={"error_id": error_id})
+    print(
+        f"relaywatch: could not complete: {one_line(exc)} (error id {error_id}"
+        + ("" if verbosity >= 2 else "; run with -vv for the traceback")
+        + ")",
+        file=sys.stderr,
+    )
+    return ExitCode.INCOMPLETE
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except SystemExit:
+        raise
+    except Exception as exc:  # outside main's handling (parsing, logging set-up): one line too
+        code = _unexpected(exc, 2 if "-vv" in sys.argv else 0)
+    sys.exit(code)

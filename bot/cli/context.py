@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -11,8 +12,23 @@ from typing import Any, TextIO
 
 from bot.checks import CheckOutcome, exit_code_for
 from bot.config import Config, load_config
+from bot.exitcodes import ExitCode
 from bot.progress import TerminalProgress
-from bot.store import Store
+from bot.store import Store, StoreError
+from handlers.numbers import NumberError, parse_count
+
+
+def number_arg(what: str, minimum: int, maximum: int) -> Callable[[str], int]:
+    """An argparse `type=` for a whole number in range, ASCII digits only (handlers/numbers.py);
+    a bad value is argparse's one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            return parse_count(text, what, minimum, maximum)
+        except NumberError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 class CliContext:
@@ -20,24 +36,39 @@ class CliContext:
         self,
         config_path: str | None = None,
         config: Config | None = None,
+        store_path: str | None = None,
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
     ) -> None:
         self._config_path = config_path
         self._config = config
+        self._store_path = store_path  # --store: wins over store.path and the environment
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self._store: Store | None = None
 
     @cached_property
     def config(self) -> Config:
-        return self._config or load_config(self._config_path)
+        config = self._config or load_config(self._config_path)
+        if self._store_path:
+            config.store.path = self._store_path
+        return config
 
     @property
     def store(self) -> Store:
+        """The store, opened on first use; raises StoreError with what to do when it cannot be."""
         if self._store is None:
-            self._store = Store(self.config.store_path)
+            self._store = Store(self.config.store_path, busy_timeout=self.config.store.busy_timeout)
         return self._store
+
+    def optional_store(self) -> Store | None:
+        """The store for what a check merely reads from it (a baseline); None, with a warning,
+        when it cannot be opened: the check still runs and prints, and only recording fails."""
+        try:
+            return self.store
+        except StoreError as exc:
+            self.error(f"warning: {exc}")
+            return None
 
     def progress(self) -> TerminalProgress:
         return TerminalProgress(self.stderr)
@@ -66,9 +97,14 @@ class CliContext:
             self.error(render_text(outcome.data).rstrip("\n"))
         else:
             self.print(render_text(outcome.data).rstrip("\n"))
-        self.store.record_check(
-            outcome.kind, outcome.subject, outcome.status, outcome.data, started
-        )
+        self.stdout.flush()  # the result is out before anything can go wrong with the store
+        try:
+            self.store.record_check(
+                outcome.kind, outcome.subject, outcome.status, outcome.data, started
+            )
+        except StoreError as exc:
+            self.error(f"the result above was not recorded in the history: {exc}")
+            return int(ExitCode.INCOMPLETE)
         return int(exit_code_for(outcome.status))
 
     def error(self, text: str) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from bot.cli.context import CliContext
 from bot.exitcodes import ExitCode
+from handlers.numbers import NumberError, parse_count
 
 EPILOG = """\
 Reads the configured logs ([logs] paths with their rotations, oldest first, .gz included; or the
@@ -60,7 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the JSON document")
     parser.add_argument(
-        "--top", type=int, default=10, metavar="N", help="entries per top-N list (default 10)"
+        "--top",
+        default="10",
+        metavar="N",
+        help="entries per top-N list (default 10)",
     )
     parser.set_defaults(run=run)
 
@@ -68,15 +72,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from bot.checks.mailsummary import run_mailsummary
     from bot.render.mailsummary import text
+    from handlers.logsummary.inputs import not_regular
     from handlers.logsummary.lan import normalise_network
     from handlers.logsummary.timefmt import TimeSpecError
 
-    if args.top < 1:
-        ctx.error("--top must be at least 1")
+    try:
+        top = parse_count(args.top, "--top", minimum=1, maximum=100_000)
+    except NumberError as exc:
+        ctx.error(str(exc))
         return ExitCode.USAGE
     for path in args.files:
-        if path != "-" and not os.path.isfile(path):
-            ctx.error(f"{path}: no such file (name a mail log, or - for stdin)")
+        if path == "-":
+            continue
+        try:
+            refused = not_regular(os.stat(path).st_mode)
+        except FileNotFoundError:
+            refused = "no such file (name a mail log, or - for stdin)"
+        except OSError as exc:
+            refused = f"{exc.strerror or 'cannot read'} (name a mail log, or - for stdin)"
+        if refused:
+            ctx.error(f"{path}: {refused}")
             return ExitCode.USAGE
     networks: list[str] | None = None
     if args.internal_networks is not None:
@@ -98,8 +113,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                     since=args.since,
                     until=args.until,
                     files=args.files or None,
-                    store=ctx.store,
-                    top=args.top,
+                    store=ctx.optional_store(),
+                    top=top,
                     progress=progress,
                     internal_networks=networks,
                 )

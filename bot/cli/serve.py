@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from bot.cli.context import CliContext
+from bot.cli.context import CliContext, number_arg
 from bot.config import Config
 from bot.dispatch import SHELL_CHANNEL, Dispatcher
 from bot.exitcodes import ExitCode
@@ -67,7 +67,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--http", action="store_true", help="serve Slack's requests over HTTP, not Socket Mode"
     )
-    parser.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000; 0: any)")
+    parser.add_argument(
+        "--port",
+        type=number_arg("--port", 0, 65535),
+        default=3000,
+        help="HTTP port (default 3000; 0: any)",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
     parser.add_argument(
         "--shell", action="store_true", help="the shell adapter even when Slack tokens are set"

@@ -40,7 +40,7 @@ HISTORY_LIMIT = 2000
 
 def parse_window(text: str) -> timedelta:
     """'24h', '90m', '7d' → a timedelta; anything else counts as a day."""
-    match = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", text or "")
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([mhd])\s*", text or "", re.ASCII)
     if not match:
         return timedelta(hours=24)
     value, unit = int(match.group(1)), match.group(2)

@@ -32,6 +32,7 @@ from bot.render.containment import suspect_buttons
 from bot.render.reply import ChatReply, buttons, context, escape, plain_reply, sections
 from bot.store import AlertRecord, CheckRecord, Store, iso
 from handlers.delisting.cases import hours as listed_for
+from handlers.numbers import NumberError, parse_count
 
 log = logging.getLogger("relaywatch.alerts")
 
@@ -395,8 +396,8 @@ def _complete(record: CheckRecord) -> bool:
 def acknowledge(store: Store, alert_id: str | int, user_id: str) -> ChatReply:
     """What the Acknowledge button does: record who and when; the reply goes in the thread."""
     try:
-        number = int(alert_id)
-    except (TypeError, ValueError):
+        number = parse_count(str(alert_id), "an alert id")
+    except NumberError:
         return plain_reply(f"not an alert id: {alert_id!r}", ephemeral=True)
     if not store.acknowledge_alert(number, user_id):
         return plain_reply(f"alert #{number} does not exist (any more)", ephemeral=True)

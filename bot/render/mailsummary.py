@@ -6,6 +6,7 @@ history looks the same as a fresh one. Suspects come first: they are what an adm
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bot.checks import CheckOutcome
@@ -229,6 +230,17 @@ def chat_reply(
         blocks.append(context(f"{count - CHAT_SUSPECTS} more suspects in the full report"))
     blocks.append(context(escape(_lan_note(data))))
     blocks.append(context(_lines_note(data)))
+    input_warnings = [
+        f"{Path(str(source.get('name'))).name}: {warning}"
+        for source in data.get("sources") or []
+        for warning in source.get("warnings") or []
+    ]
+    if input_warnings:
+        # a truncated rotation or a cut gzip bomb means the totals miss something: say so here
+        extra = len(input_warnings) - 1
+        more = f" (and {extra} more in the report)" if extra else ""
+        blocks.append(context(f":warning: {escape(input_warnings[0])}{more}"))
+        fallback.append(f"warning: {escape(input_warnings[0])}{more}")
     blocks.append(result_buttons("mailsummary", rerun or "", check_id))
     thread.append(
         detail_reply(f"Mail summary report ({window})", details_text(data), "mailsummary.txt")
@@ -400,6 +412,8 @@ def _sources_text(data: dict[str, Any]) -> list[str]:
     for source in sources:
         note = f" ({source.get('reason')})" if source.get("reason") else ""
         out.append(f"  {source.get('status', '?'):<8} {source.get('name')}{note}")
+        for warning in source.get("warnings") or []:
+            out.append(f"  warning  {source.get('name')}: {warning}")
     out.append(
         f"  {data.get('lines', 0):,} lines in {data.get('elapsed_seconds', 0)} s "
         f"with {data.get('workers', 1)} process(es); "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import logging
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -16,8 +17,11 @@ from typing import TextIO
 
 from bot.dispatch import SHELL_CHANNEL, Dispatcher, DispatchResult, Invocation, parse_command_line
 from bot.exitcodes import ExitCode
+from bot.failure import new_error_id, one_line
 from bot.progress import TerminalProgress
 from bot.shell.poster import ShellPoster
+
+log = logging.getLogger("relaywatch.shell")
 
 PROMPT = "relaywatch> "
 QUIT = ("quit", "exit", "/quit", "/exit", ":q")
@@ -62,10 +66,29 @@ class ShellAdapter:
             if line is None or line.strip().lower() in QUIT:
                 break
             try:
-                await self.handle_line(line)
+                await self.answer(line)
             finally:
                 ready.set()
         return self.worst
+
+    async def answer(self, line: str) -> None:
+        """One line, answered whatever happens: a typo or a crash never ends the session."""
+        try:
+            await self.handle_line(line)
+        except Exception as exc:
+            error_id = new_error_id()
+            log.error(
+                "shell command failed",
+                exc_info=True,
+                extra={"error_id": error_id, "line": line.strip()[:200]},
+            )
+            self.worst = max(self.worst, ExitCode.INCOMPLETE)
+            with contextlib.suppress(Exception):  # the terminal itself may be what failed
+                self.poster.stream.write(
+                    f"could not complete: {one_line(exc)} (error id {error_id}; "
+                    "the details are in the log)\n"
+                )
+                self.poster.stream.flush()
 
     def _read_lines(
         self,

@@ -54,6 +54,7 @@ from handlers.blacklist.targets import (
     name_labels_wire,
     reverse_name,
 )
+from handlers.numbers import NumberError, is_ascii_digits, parse_port
 
 log = logging.getLogger(__name__)
 
@@ -511,6 +512,15 @@ def make_resolver(settings: EngineSettings) -> dns.asyncresolver.Resolver:
     return resolver
 
 
+def _nameserver_port(text: str, raw: str) -> int:
+    try:
+        return parse_port(text)
+    except NumberError:
+        raise BlacklistSetupError(
+            f"nameserver {raw!r}: the port must be a number from 1 to 65535"
+        ) from None
+
+
 def parse_nameserver(text: str) -> tuple[str, int]:
     """'192.0.2.53', '192.0.2.53:5353', '2001:db8::53', '[2001:db8::53]:5353' → (ip, port)."""
     raw = text.strip()
@@ -518,14 +528,12 @@ def parse_nameserver(text: str) -> tuple[str, int]:
     if raw.startswith("["):
         host, _, rest = raw[1:].partition("]")
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if not rest.startswith(":") or not is_ascii_digits(rest[1:]):
                 raise BlacklistSetupError(f"nameserver {raw!r}: expected [IPv6]:PORT")
-            port = int(rest[1:])
+            port = _nameserver_port(rest[1:], raw)
     elif raw.count(":") == 1:
         host, _, port_text = raw.partition(":")
-        if not port_text.isdigit():
-            raise BlacklistSetupError(f"nameserver {raw!r}: the port must be a number")
-        port = int(port_text)
+        port = _nameserver_port(port_text, raw)
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

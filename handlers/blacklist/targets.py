@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from handlers.numbers import is_ascii_digits
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -92,7 +94,7 @@ def _hostname(raw: str) -> str | None:
     except (UnicodeError, ValueError):
         return None
     labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or labels[-1].isdigit():
+    if len(name) > 253 or len(labels) < 2 or is_ascii_digits(labels[-1]):
         return None
     if not all(_LABEL.match(label) for label in labels):
         return None

@@ -20,8 +20,10 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_connections
 
 from handlers.logsummary.inputs import (
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
     LogFile,
     LogInputError,
+    ReadGuard,
     iter_lines,
     journal_command,
     open_binary,
@@ -60,6 +62,7 @@ class SummaryOptions:
     baseline: dict[str, float] | None = None  # origin → usual messages per hour
     workers: int = 0  # 0: one per CPU (at most 2 … 4) when the input is large
     timeout: float = 600.0  # seconds for journalctl
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES  # per .gz file
     now: float | None = None  # "now" for window length (tests)
 
 
@@ -90,14 +93,22 @@ def _new_summary(options: SummaryOptions, partial: bool = False) -> Summary:
     return summary
 
 
+def _guard_for(item: LogFile, options: SummaryOptions) -> ReadGuard:
+    return ReadGuard(
+        item.path, max_bytes=options.max_decompressed_bytes if item.compressed else None
+    )
+
+
 def _scan_piece(
     piece: list[tuple[LogFile, int, int]],
     options: SummaryOptions,
     partial: bool,
     counter: object | None = None,
-) -> Summary:
-    """Worker: scans byte ranges of files; returns a (possibly partial) summary."""
+) -> tuple[Summary, dict[str, list[str]]]:
+    """Worker: scans byte ranges of files; returns a (possibly partial) summary and the
+    warnings about each file it read (see ReadGuard)."""
     summary = _new_summary(options, partial)
+    warnings: dict[str, list[str]] = {}
 
     def count_block(size: int) -> None:
         if counter is not None:
@@ -112,15 +123,18 @@ def _scan_piece(
             options.syslog_names,
         )
         before = summary.lines
+        guard = _guard_for(item, options)
         with open_binary(item.path) as stream:
             if start:
                 stream.seek(start)
-            scanner.scan(iter_lines(stream, None if item.compressed else end - start, count_block))
+            limit = None if item.compressed else end - start
+            scanner.scan(iter_lines(stream, limit, count_block, guard))
         summary.lines_by_source[item.path] = (
             summary.lines_by_source.get(item.path, 0) + summary.lines - before
         )
+        warnings.setdefault(item.path, []).extend(guard.warnings())
     summary.internal_check = None  # not picklable; the parent sets its own
-    return summary
+    return summary, warnings
 
 
 def summarize_logs_sync(
@@ -142,10 +156,11 @@ def summarize_logs_sync(
     plain_bytes = sum(item.size for item in readable if not item.compressed)
     summary: Summary
     used_workers = 1
+    warnings: dict[str, list[str]] = {}
     if workers > 1 and plain_bytes >= PARALLEL_MIN_BYTES:
         pieces = split_ranges(readable, workers)
         used_workers = len(pieces)
-        summary = _run_parallel(pieces, options, total_bytes, progress)
+        summary = _run_parallel(pieces, options, total_bytes, progress, warnings)
     else:
         summary = _new_summary(options)
         done = [0]
@@ -160,17 +175,21 @@ def summarize_logs_sync(
                 summary, options.window, datetime.fromtimestamp(item.mtime), options.syslog_names
             )
             before = summary.lines
+            guard = _guard_for(item, options)
             with open_binary(item.path) as stream:
-                scanner.scan(iter_lines(stream, None, count_block))
+                scanner.scan(iter_lines(stream, None, count_block, guard))
             summary.lines_by_source[item.path] = summary.lines - before
+            warnings[item.path] = guard.warnings()
     for source in sources:
         source.lines = summary.lines_by_source.get(source.name, 0)
+        source.warnings = warnings.get(source.name, [])
     summary.internal_check = internal_matcher(options.internal_networks)
     if stdin_wanted:
         before = summary.lines
         scanner = Scanner(summary, options.window, datetime.now(), options.syslog_names)
-        scanner.scan(iter_lines(sys.stdin.buffer))
-        sources.append(SourceReport("-", "read", "", 0, summary.lines - before))
+        guard = ReadGuard("-")  # a stream has no size to bound; its lines are bounded
+        scanner.scan(iter_lines(sys.stdin.buffer, guard=guard))
+        sources.append(SourceReport("-", "read", "", 0, summary.lines - before, guard.warnings()))
     if options.journal_units:
         before = summary.lines
         command = journal_command(
@@ -230,7 +249,7 @@ def _worker_main(
     partial: bool,
     counter: object,
     connection: Connection,
-) -> None:
+) -> None:  # sends ("ok", (summary, warnings)) or ("error", reason)
     try:
         connection.send(("ok", _scan_piece(piece, options, partial, counter)))
     except BaseException as exc:  # report anything to the parent rather than dying silently
@@ -244,6 +263,7 @@ def _run_parallel(
     options: SummaryOptions,
     total_bytes: int,
     progress: ProgressFn | None,
+    warnings: dict[str, list[str]],
 ) -> Summary:
     # fork: the workers start at once and share the parent's pages. Forking while other threads
     # run is safe here because a worker only runs this module's code (no logging, no imports, no
@@ -272,7 +292,9 @@ def _run_parallel(
                     raise LogInputError("logs", "a reader process died") from None
                 if status != "ok":
                     raise LogInputError("logs", f"reading failed: {value}")
-                parts[index] = value
+                parts[index], found = value
+                for path, items in found.items():
+                    warnings.setdefault(path, []).extend(items)
             if progress is not None and total_bytes:
                 done = counter.value  # type: ignore[attr-defined]
                 progress(

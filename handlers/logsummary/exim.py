@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from handlers.logsummary.summary import Summary
+from handlers.numbers import digits_or_zero
 
 _MESSAGE_ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
 _HOST = re.compile(r"\bH=(\S+)?(?: \(([^)]*)\))? ?\[([0-9A-Fa-f:.]+)\](?::\d+)?")
@@ -104,7 +105,7 @@ class EximParser:
         if flag == "<=":
             sender, _, fields_text = rest.partition(" ")
             fields = _fields(fields_text)
-            size = int(fields["S"]) if fields.get("S", "").isdigit() else 0
+            size = digits_or_zero(fields.get("S", ""))
             client = _client(fields_text)
             user = ""
             auth = fields.get("A", "")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import stat
 import subprocess
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +25,13 @@ from handlers.logsummary.scan import EXIM, JOURNAL, TRADITIONAL, detect_framing
 from handlers.logsummary.timefmt import TimeWindow, YearInference, iso_epoch
 
 BLOCK_BYTES = 1 << 20  # 1 MiB: small enough to keep peak memory flat, big enough for speed
+# Longer lines are skipped and counted: syslog and journald cut far shorter, so a longer "line" is
+# garbage or an attack (a gzip bomb of NULs without a newline)
+MAX_LINE_BYTES = 64 << 10
+# decompressed bytes read from one .gz file at most (logs.max_decompressed_mb sets it)
+DEFAULT_MAX_DECOMPRESSED_BYTES = 2048 << 20
 _PEEK_BYTES = 1 << 16
-_ROTATED = re.compile(r"^\.(?:(\d+)|(\d{8}))(\.gz)?$")
+_ROTATED = re.compile(r"^\.(?:(\d+)|(\d{8}))(\.gz)?$", re.ASCII)
 
 
 class LogInputError(Exception):
@@ -94,41 +101,179 @@ def time_order(paths: list[str]) -> list[str]:
     return sorted(dict.fromkeys(paths), key=key)
 
 
+def not_regular(mode: int) -> str:
+    """Why a file of this mode is not read ("" for a regular file)."""
+    if stat.S_ISREG(mode):
+        return ""
+    kind = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
+    # a FIFO or /dev/zero never ends: reading one would hang or fill memory
+    return f"{kind}, not a log file: not read (use - to read a stream from stdin)"
+
+
+class _OwnedGzip(gzip.GzipFile):
+    """A GzipFile that also closes the file object it reads from."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 def open_binary(path: str) -> BinaryIO:
+    """Opens a regular file (gunzipping .gz); anything else is a LogInputError.
+
+    The check is on the opened descriptor, so a FIFO swapped in after planning is still refused;
+    O_NONBLOCK keeps the open itself from waiting for a FIFO's writer."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        reason = not_regular(os.fstat(fd).st_mode)
+        if reason:
+            raise LogInputError(path, reason)
+        os.set_blocking(fd, True)
+        raw = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
     if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+        return _OwnedGzip(raw)  # type: ignore[return-value]
+    return raw
+
+
+@dataclass
+class ReadGuard:
+    """The limits for reading one input, and what hitting them cost (reported as warnings).
+
+    A gzip bomb (a gigabyte of NULs without a newline) must neither fill memory nor run for
+    minutes: an over-long line is skipped (and counted) instead of being collected, and a
+    compressed file stops after `max_bytes` decompressed. A truncated or damaged .gz yields what
+    could be read before the damage.
+    """
+
+    source: str
+    max_line: int = MAX_LINE_BYTES
+    max_bytes: int | None = None  # decompressed bytes per file; None: no limit
+    overlong: int = 0
+    capped: bool = False
+    damaged: str = ""
+
+    def warnings(self) -> list[str]:
+        found = []
+        if self.damaged:
+            found.append(f"{self.damaged}; read what came before it")
+        if self.overlong:
+            found.append(
+                f"{self.overlong} over-long line{'s' if self.overlong != 1 else ''} skipped "
+                f"(longer than {self.max_line // 1024} KiB)"
+            )
+        if self.capped and self.max_bytes is not None:
+            found.append(
+                f"stopped after {self.max_bytes / (1 << 20):g} MB of decompressed data "
+                "(logs.max_decompressed_mb); the rest was not read"
+            )
+        return found
 
 
 def iter_lines(
     stream: BinaryIO,
     limit: int | None = None,
     on_block: Callable[[int], None] | None = None,
+    guard: ReadGuard | None = None,
 ) -> Iterator[str]:
-    """Lines of a binary stream (at most `limit` bytes), split on "\\n" only, without the "\\n"."""
+    """Lines of a binary stream (at most `limit` bytes), split on "\\n" only, without the "\\n".
+
+    Memory stays within a block plus one line: see ReadGuard for the limits and what is reported.
+    """
+    guard = guard if guard is not None else ReadGuard("input")
     remaining = limit
+    budget = guard.max_bytes
     carry = b""
+    skipping = False  # inside an over-long line: drop bytes up to its newline
     while True:
         want = BLOCK_BYTES if remaining is None else min(BLOCK_BYTES, remaining)
+        if budget is not None:
+            if budget <= 0:
+                guard.capped = bool(_read_or_damage(stream, 1, guard))
+                break
+            want = min(want, budget)
         if want <= 0:
             break
-        block = stream.read(want)
+        block = _read_or_damage(stream, want, guard)
         if not block:
             break
         if remaining is not None:
             remaining -= len(block)
+        if budget is not None:
+            budget -= len(block)
         if on_block is not None:
             on_block(len(block))
-        block = carry + block
         cut = block.rfind(b"\n") + 1
         if cut == 0:
-            carry = block
+            if not skipping:
+                carry += block
+                if len(carry) > guard.max_line:
+                    guard.overlong += 1
+                    carry, skipping = b"", True
             continue
+        text = carry + block[:cut] if carry else block[:cut]
         carry = block[cut:]
-        pieces = block[: cut - 1].decode("utf-8", "replace").split("\n")
+        if skipping:
+            text = text[text.find(b"\n") + 1 :]
+            skipping = False
+        if len(carry) > guard.max_line:
+            guard.overlong += 1
+            carry, skipping = b"", True
+        if not text:
+            continue
+        pieces = text[:-1].decode("utf-8", "replace").split("\n")
+        if max(map(len, pieces)) > guard.max_line:
+            kept = [piece for piece in pieces if len(piece) <= guard.max_line]
+            guard.overlong += len(pieces) - len(kept)
+            pieces = kept
         yield from pieces
-    if carry:
+    if carry and not skipping:
         yield carry.decode("utf-8", "replace")
+
+
+def _read_or_damage(stream: BinaryIO, size: int, guard: ReadGuard) -> bytes:
+    """Up to `size` bytes; a truncated or corrupt compressed stream ends it, noted in `guard`.
+
+    Gathered from read1 calls (one underlying read each) rather than one read: a failing gzip
+    read discards everything that call decompressed, so this keeps all but the last small step
+    before the damage."""
+    if guard.damaged:
+        return b""
+    read = getattr(stream, "read1", stream.read)
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        while got < size:
+            chunk = read(size - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    except EOFError:
+        guard.damaged = "the compressed file ends early (truncated)"
+    except (zlib.error, gzip.BadGzipFile) as exc:
+        guard.damaged = f"damaged compressed data ({exc})"
+    except OSError as exc:
+        guard.damaged = f"read error ({exc.strerror or exc})"
+    return b"".join(chunks)
 
 
 def line_epoch(line: str, years: YearInference) -> float | None:
@@ -136,7 +281,7 @@ def line_epoch(line: str, years: YearInference) -> float | None:
     if framing == TRADITIONAL:
         return years.epoch(line)
     if framing == JOURNAL:
-        found = re.search(r'"__REALTIME_TIMESTAMP"\s*:\s*"(\d+)"', line)
+        found = re.search(r'"__REALTIME_TIMESTAMP"\s*:\s*"(\d{1,20})"', line, re.ASCII)
         return int(found.group(1)) / 1_000_000 if found else None
     if framing == EXIM:
         return iso_epoch(f"{line[:10]}T{line[11:19]}")
@@ -180,17 +325,25 @@ def plan_files(paths: list[str], window: TimeWindow) -> list[LogFile]:
             info = os.stat(path)
         except OSError as exc:
             raise LogInputError(path, exc.strerror or "cannot read") from None
+        refused = not_regular(info.st_mode)
+        if refused:
+            files.append(LogFile(path, 0, info.st_mtime, False, skipped=refused))
+            continue
         if not os.access(path, os.R_OK):
             raise LogInputError(path, "permission denied (is the user in group adm?)")
         files.append(LogFile(path, info.st_size, info.st_mtime, compressed=path.endswith(".gz")))
     if not window.bounded:
         return files
     for item in files:
+        if item.skipped:
+            continue
         years = YearInference(datetime.fromtimestamp(item.mtime))
         item.first = _first_epoch(item.path, years)
         if not item.compressed:
             item.last = _last_epoch(item.path, item.size, years)
     for index, item in enumerate(files):
+        if item.skipped:
+            continue
         last = item.last
         if last is None:
             # the next newer file starts after this one ends; its mtime bounds it too

@@ -19,12 +19,13 @@ from handlers.logsummary.rules import (
     trim,
 )
 from handlers.logsummary.summary import Summary
+from handlers.numbers import digits_or_zero
 
 _DELIVERY = re.compile(
     r"to=<([^>]*)>, (?:orig_to=<[^>]*>, )?relay=([^,]+), (?:conn_use=[^,]+, )?delay=([^,]+), "
     r"(?:delays=[^,]+, )?(?:dsn=[^,]+, )?status=(\S+)(.*)$"
 )
-_FROM_SIZE = re.compile(r"from=<([^>]*)>, size=(\d+)")
+_FROM_SIZE = re.compile(r"from=<([^>]*)>, size=(\d+)", re.ASCII)
 _DEFERRED = re.compile(r", status=deferred \(([^\)]+)")
 _BOUNCED = re.compile(r", status=bounced \((.+)\)")
 _SMTP_CONNECT_1 = re.compile(r".* connect to (\S+?): ([^;]+); address \S+ port.*$")
@@ -88,11 +89,12 @@ class PostfixParser:
                     size_end = body.find(",", end + 8)
                     size = body[end + 8 : size_end]
                     qid = body[:colon]
-                    if size.isdigit() and qid not in _KEYWORDS:
+                    # ASCII only: int() refuses superscript digits that isdigit() accepts
+                    if size.isascii() and size.isdigit() and qid not in _KEYWORDS:
                         nrcpt = 0
                         if body.startswith(" nrcpt=", size_end + 1):
                             digits = body[size_end + 8 : body.find(" ", size_end + 8)]
-                            nrcpt = int(digits) if digits.isdigit() else 0
+                            nrcpt = digits_or_zero(digits)
                         self.summary.on_message(qid, body[colon + 8 : end], int(size), nrcpt, line)
                         return
         self.handle(cmd, pid, body, hour, line)
@@ -277,7 +279,7 @@ class PostfixParser:
                 at = body.find("nrcpt=")
                 if at >= 0:
                     digits = body[at + 6 :].split(" ", 1)[0]
-                    nrcpt = int(digits) if digits.isdigit() else 0
+                    nrcpt = digits_or_zero(digits)
                 summary.on_message(qid, found.group(1), int(found.group(2)), nrcpt, line)
                 return
         if "to=<" in body and "status=" in body:

@@ -21,6 +21,7 @@ class SourceReport:
     reason: str = ""
     bytes: int = 0
     lines: int = 0
+    warnings: list[str] = field(default_factory=list)  # truncated, over-long lines, size cap
 
 
 @dataclass

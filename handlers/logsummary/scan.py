@@ -297,7 +297,9 @@ def _journal_lines(lines: Iterable[str], summary: Summary) -> Iterable[str]:
         try:
             record = json.loads(raw)
             stamp = int(record["__REALTIME_TIMESTAMP"]) / 1_000_000
-        except (ValueError, KeyError, TypeError):
+            moment = datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="microseconds")
+        except (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError):
+            # a stamp that is not a number, or so large no calendar holds it
             summary.unparsed(raw)
             continue
         if not isinstance(record, dict):
@@ -314,6 +316,5 @@ def _journal_lines(lines: Iterable[str], summary: Summary) -> Iterable[str]:
         ident = record.get("SYSLOG_IDENTIFIER") or record.get("_COMM") or "unknown"
         pid = record.get("SYSLOG_PID") or record.get("_PID") or ""
         host = record.get("_HOSTNAME") or "localhost"
-        moment = datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="microseconds")
         tag = f"{ident}[{pid}]" if pid else ident
         yield f"{moment} {host} {tag}: {message.rstrip()}"

@@ -20,6 +20,7 @@ from handlers.logsummary.rules import (
     recipient_domain,
     sender_domain,
 )
+from handlers.numbers import digits_or_zero, is_ascii_digits
 
 # Evidence: how many sample log lines each tally keeps (memory stays bounded per entity).
 EVIDENCE_LINES = 6
@@ -529,8 +530,8 @@ class Summary:
         self.connect_seconds += elapsed
         if auth:
             ok, _, tried = auth.partition("/")
-            succeeded = int(ok) if ok.isdigit() else 0
-            attempted = int(tried) if tried.isdigit() else succeeded
+            succeeded = digits_or_zero(ok)
+            attempted = digits_or_zero(tried) if is_ascii_digits(tried) else succeeded
             address = known[0] or client
             entry = self.auth_by_ip.get(address)
             if entry is None:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+from handlers.numbers import NumberError, digits_or_zero, is_ascii_digits, parse_count
+
 MONTHS = {
     name: number
     for number, name in enumerate(
@@ -20,13 +22,18 @@ MONTHS = {
 }
 HOURS = {f"{hour:02d}": hour for hour in range(24)}
 
-_TRADITIONAL = re.compile(r"^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) ")
+# re.ASCII throughout: \d must not match other scripts' digits (see handlers/numbers.py)
+_TRADITIONAL = re.compile(r"^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) ", re.ASCII)
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?"
-    r"(Z|[+-]\d{2}:?\d{2})?(?= |$)"
+    r"(Z|[+-]\d{2}:?\d{2})?(?= |$)",
+    re.ASCII,
 )
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$", re.ASCII)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# The longest look-back a duration may ask for: far beyond any kept log, and far from the limits of
+# datetime arithmetic (a bigger number is a typo or an attack, not a window).
+MAX_LOOKBACK_SECONDS = 100 * 366 * 86400
 
 
 class TimeSpecError(ValueError):
@@ -69,17 +76,34 @@ def parse_time_spec(text: str, now: datetime) -> datetime:
     value = text.strip()
     relative = _RELATIVE.match(value)
     if relative:
-        return now - timedelta(seconds=int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)])
+        unit = _UNIT_SECONDS[relative.group(2)]
+        try:
+            amount = parse_count(relative.group(1), "a duration", maximum=MAX_LOOKBACK_SECONDS)
+        except NumberError:
+            amount = MAX_LOOKBACK_SECONDS + 1
+        if amount * unit > MAX_LOOKBACK_SECONDS:
+            raise TimeSpecError(
+                f"{_short(text)} is too long a duration: at most 100 years (e.g. 5200w, 36500d)"
+            )
+        return now - timedelta(seconds=amount * unit)
+    if not value.isascii():
+        raise TimeSpecError(f"{_short(text)} is not a time: use the digits 0-9, e.g. 24h or 7d")
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # naive: the machine's local time, as the logs are
+        moment.timestamp()  # the year 1 or 9999 in some zones cannot be an epoch
+    except (ValueError, OverflowError, OSError):
         raise TimeSpecError(
-            f"{text!r} is not a time: use a duration like 24h, 90m, 7d or a date/time like "
+            f"{_short(text)} is not a time: use a duration like 24h, 90m, 7d or a date/time like "
             "2026-11-27T00:00"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # naive: the machine's local time, as the logs are
     return moment
+
+
+def _short(text: str) -> str:
+    """A user's value for an error message: quoted, and cut short when long."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def window_from_specs(since: str | None, until: str | None, now: datetime) -> TimeWindow:
@@ -116,7 +140,7 @@ class YearInference:
         month = MONTHS.get(stamp[:3])
         day_text = stamp[4:6].strip()
         hour = HOURS.get(stamp[7:9])
-        if month is None or not day_text.isdigit() or hour is None:
+        if month is None or not is_ascii_digits(day_text) or hour is None:
             return None
         day = int(day_text)
         try:
@@ -133,7 +157,7 @@ class YearInference:
         if base is None:
             return None
         minutes, seconds = stamp[10:12], stamp[13:15]
-        if not (minutes.isdigit() and seconds.isdigit()):
+        if not (is_ascii_digits(minutes) and is_ascii_digits(seconds)):
             return None
         return base + int(minutes) * 60 + int(seconds)
 
@@ -144,7 +168,7 @@ class YearInference:
         if day is None:
             month = MONTHS.get(stamp[:3], 1)
             day_text = stamp[4:6].strip()
-            day_of_month = int(day_text) if day_text.isdigit() else 1
+            day_of_month = digits_or_zero(day_text) or 1
             try:
                 day = datetime(self._year(month, day_of_month), month, day_of_month).toordinal()
             except ValueError:

@@ -22,6 +22,7 @@ import dns.nameserver
 import dns.resolver
 import dns.reversename
 
+from handlers.numbers import is_ascii_digits, parse_port
 from handlers.relay.model import CertificateInfo, Diagnostics, ReverseDns
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$")
@@ -102,10 +103,10 @@ def _nameserver(text: str) -> dns.nameserver.Do53Nameserver:
     host, port = text, 53
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else 53
+        port = parse_port(rest[1:], f"nameserver {text!r}: the port") if rest else 53
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
-        port = int(port_text)
+        port = parse_port(port_text, f"nameserver {text!r}: the port")
     return dns.nameserver.Do53Nameserver(host, port)
 
 
@@ -184,7 +185,7 @@ def first_hostname(text: str) -> str:
     if not words:
         return ""
     word = words[0].rstrip(",")
-    return word.lower() if _HOSTNAME.match(word) and not word.isdigit() else ""
+    return word.lower() if _HOSTNAME.match(word) and not is_ascii_digits(word) else ""
 
 
 def parse_ehlo(reply: str) -> tuple[str, list[str]]:
@@ -221,7 +222,8 @@ def size_limit(extensions: list[str]) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    return int(value) if value.isdigit() else 0  # "SIZE" without a number: no fixed limit
+    # "SIZE" without a number: no fixed limit; the server chose the text, so ASCII digits only
+    return int(value) if is_ascii_digits(value) and len(value) <= 30 else 0
 
 
 def user_lookup_enabled(code: int | None, reply: str) -> bool | None:

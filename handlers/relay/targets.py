@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from handlers.numbers import NumberError, is_ascii_digits, parse_port
 from handlers.relay.diagnostics import DnsLookup
 
 DEFAULT_PORT = 25
@@ -83,9 +84,10 @@ def parse_target(text: str, default_port: int = DEFAULT_PORT) -> TargetSpec:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise TargetError(f"{whole!r}: the port must be a number from 1 to 65535")
-    return int(text)
+    try:
+        return parse_port(text)
+    except NumberError:
+        raise TargetError(f"{whole!r}: the port must be a number from 1 to 65535") from None
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -99,7 +101,7 @@ def _is_hostname(name: str) -> bool:
     if not name or len(name) > 253:
         return False
     labels = name.split(".")
-    return all(_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
+    return all(_LABEL.match(label) for label in labels) and not is_ascii_digits(labels[-1])
 
 
 async def resolve_target(spec: TargetSpec, lookup: DnsLookup, via_mx: str = "") -> ResolvedTarget:

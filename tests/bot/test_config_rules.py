@@ -23,6 +23,8 @@ BAD_VALUES: dict[str, Any] = {
     "logs.window": "forever",
     "logs.syslog_names": ["post fix"],
     "logs.journal_timeout": -1.0,
+    "logs.max_decompressed_mb": 0,
+    "store.busy_timeout": 0.0,
     "schedule.domain_every_hours": -1,
     "policy.throttle_rate": "fast",
     "queue.mta": "sendmail",

@@ -135,3 +135,12 @@ def test_check_by_id(tmp_path: Path) -> None:
         found = store.check(check_id)
         assert found is not None and found.result == {"verdict": "open"}
         assert store.check(check_id + 1) is None
+
+
+def test_text_that_is_not_valid_utf8_is_stored_escaped(tmp_path: Path) -> None:
+    # a file name from the OS with a byte that is not UTF-8 arrives as a surrogate escape
+    subject = b"mail-\xff.log".decode("utf-8", "surrogateescape")
+    with Store(tmp_path / "db") as store:
+        check_id = store.record_check("mailsummary", subject, "ok", {"subject": subject})
+        record = store.check(check_id)
+        assert record is not None and record.subject == "mail-\\udcff.log"
