@@ -107,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args, ctx))
     except (ConfigError, StoreError) as exc:
-        print(f"relaywatch: {exc}", file=sys.stderr)
+        from bot.render.terminal import visible
+
+        print(f"relaywatch: {visible(str(exc))}", file=sys.stderr)
         return ExitCode.USAGE
     except KeyboardInterrupt:
         print("relaywatch: interrupted", file=sys.stderr)

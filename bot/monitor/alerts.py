@@ -25,7 +25,7 @@ from bot.digest.facts import (
     suspect_facts,
 )
 from bot.poster import ChatPoster
-from bot.render.reply import ChatReply, buttons, context, escape, plain_reply, sections
+from bot.render.reply import ChatReply, buttons, context, escape, mention, plain_reply, sections
 from bot.store import AlertRecord, CheckRecord, Store, iso
 
 log = logging.getLogger("relaywatch.alerts")
@@ -257,11 +257,11 @@ def acknowledge(store: Store, alert_id: str | int, user_id: str) -> ChatReply:
     try:
         number = int(alert_id)
     except (TypeError, ValueError):
-        return plain_reply(f"not an alert id: {alert_id!r}", ephemeral=True)
+        return plain_reply(escape(f"not an alert id: {alert_id!r}"), ephemeral=True)
     if not store.acknowledge_alert(number, user_id):
         return plain_reply(f"alert #{number} does not exist (any more)", ephemeral=True)
     return plain_reply(
-        f":eyes: acknowledged by <@{user_id}> at {store.now()} — the next digest shows it."
+        f":eyes: acknowledged by {mention(user_id)} at {store.now()} — the next digest shows it."
     )
 
 

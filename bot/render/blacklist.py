@@ -18,6 +18,7 @@ from bot.render.reply import (
     divider,
     escape,
     header,
+    link,
     result_buttons,
     sections,
 )
@@ -174,7 +175,7 @@ def chat_reply(
     title = f"{STATUS_EMOJI[colour]} {headline(data)}"
     blocks: list[Any] = [header(f"Blacklist: {outcome.subject}")]
     blocks += sections(escape(title))
-    fallback = [title]
+    fallback = [escape(title)]
     listed = [t for t in data.get("targets", []) if t.get("listed")]
     # majors first across targets, then by target
     listed.sort(key=lambda t: (_worst_rank(t), t["target"]))
@@ -229,8 +230,8 @@ def _listing_markdown(entry: dict[str, Any]) -> str:
     for item in entry["listed"]:
         label = SEVERITY_LABEL.get(item.get("severity", ""), item.get("severity", ""))
         meaning = "; ".join(item.get("meanings", [])) or ", ".join(item.get("codes", []))
-        link = f" — <{item['delist_url']}|delist>" if item.get("delist_url") else ""
-        lines.append(f"• *{label}* `{item['zone']}`: {escape(meaning)}{link}")
+        delist = f" — {link(item['delist_url'], 'delist')}" if item.get("delist_url") else ""
+        lines.append(f"• *{label}* `{escape(item['zone'])}`: {escape(meaning)}{delist}")
         if item.get("txt"):
             lines.append(f"    _{escape(item['txt'][:300])}_")
     return "\n".join(lines)
@@ -243,7 +244,7 @@ def _trouble_markdown(data: dict[str, Any]) -> str:
         lines.append(f"*Could not check* ({len(failures)}; never counted as clean):")
         for target, failure in failures[:10]:
             lines.append(
-                f"• {escape(target)} on `{failure['zone']}`: {failure['reason']} — "
+                f"• {escape(target)} on `{escape(failure['zone'])}`: {escape(failure['reason'])} — "
                 f"{escape(failure.get('detail', ''))}"
             )
         if len(failures) > 10:
@@ -251,7 +252,10 @@ def _trouble_markdown(data: dict[str, Any]) -> str:
     if data.get("unhealthy"):
         lines.append(f"*Unhealthy lists* ({len(data['unhealthy'])}; answers set aside):")
         for item in data["unhealthy"][:15]:
-            lines.append(f"• `{item['zone']}`: {item['reason']} — {escape(item.get('detail', ''))}")
+            lines.append(
+                f"• `{escape(item['zone'])}`: {escape(item['reason'])} — "
+                f"{escape(item.get('detail', ''))}"
+            )
     for error in data.get("errors", []):
         lines.append(f":x: {escape(error)}")
     for warning in data.get("warnings", []):

@@ -221,7 +221,7 @@ def chat_reply(
     else:
         title = "Relay check: " + _summary_line(data).split(": ", 1)[-1]
     blocks = [header(f"{title}")]
-    fallback = [f"{title}"]
+    fallback = [escape(title)]
     # the servers that need action first
     ordered = sorted(targets, key=lambda t: _verdict_rank(t.get("verdict", "")))
     for entry in ordered:
@@ -230,7 +230,7 @@ def chat_reply(
         if warnings:
             blocks.append(context("\n".join(f":warning: {escape(w)}" for w in warnings[:8])))
         fallback.append(
-            f"{entry.get('target')}: {entry.get('verdict')} — {entry.get('explanation')}"
+            escape(f"{entry.get('target')}: {entry.get('verdict')} — {entry.get('explanation')}")
         )
         blocks.append(divider())
     rerun_args = rerun if rerun is not None else _rerun_args(outcome)
@@ -242,7 +242,7 @@ def chat_reply(
         "relaycheck-transcript.txt",
     )
     return ChatReply(
-        text="\n".join([title_line, *fallback[1:]]),
+        text="\n".join([escape(title_line), *fallback[1:]]),
         blocks=[header(title_line), *blocks[1:]],
         thread=[transcript],
     ).fitted()
@@ -255,7 +255,7 @@ def _target_markdown(entry: dict[str, Any], named: bool) -> str:
     if named:
         lines.append(
             f"{emoji} *{escape(str(entry.get('target')))}* — "
-            f"*{VERDICT_HEADLINE.get(verdict, verdict)}*"
+            f"*{escape(VERDICT_HEADLINE.get(verdict, verdict))}*"
         )
     lines.append(escape(entry.get("explanation", "")))
     tests = entry.get("tests", [])
@@ -269,7 +269,8 @@ def _target_markdown(entry: dict[str, Any], named: bool) -> str:
                 else ""
             )
             lines.append(
-                f"• `{test.get('name')}` `MAIL FROM:{escape(test.get('mail_from', ''))}` → "
+                f"• `{escape(test.get('name', ''))}` "
+                f"`MAIL FROM:{escape(test.get('mail_from', ''))}` → "
                 f"`RCPT TO:{escape(test.get('rcpt_to', ''))}` ⇒ "
                 f"`{escape(_one_line(test.get('reply', '')))}`" + data_reply
             )

@@ -17,6 +17,7 @@ from typing import TextIO
 from bot.dispatch import SHELL_CHANNEL, Dispatcher, DispatchResult, Invocation, parse_command_line
 from bot.exitcodes import ExitCode
 from bot.progress import TerminalProgress
+from bot.render.terminal import visible
 from bot.shell.poster import ShellPoster
 
 PROMPT = "relaywatch> "
@@ -93,7 +94,7 @@ class ShellAdapter:
         self.handled += 1
         if not self.interactive:
             # echo, so a transcript of a scripted run shows which answer belongs to which line
-            self.poster.stream.write(f"> {text}\n")
+            self.poster.stream.write(f"> {visible(text)}\n")
         name, args = parse_command_line(text)
         if name in ("help", "?"):
             name, args = "mailhealth", "help"

@@ -11,6 +11,7 @@ import pytest
 from bot.digest import build_digest
 from bot.monitor import Monitor
 from bot.monitor.alerts import acknowledge
+from bot.render.reply import inert
 from bot.slack.client import web_client
 from bot.slack.poster import SlackPoster
 from bot.store import Store
@@ -224,7 +225,7 @@ async def test_acknowledge_records_who_and_when_for_the_digest(store: Store, clo
     alert = store.open_alert(f"blacklist:{IP}")
     clock.advance(minutes=10)
     reply = acknowledge(store, str(alert.id), "U0ADMIN")
-    assert "acknowledged by <@U0ADMIN>" in reply.text
+    assert "acknowledged by <@U0ADMIN>" in inert(reply.text)
     assert acknowledge(store, "nope", "U0ADMIN").ephemeral
     assert acknowledge(store, "999", "U0ADMIN").ephemeral
     digest = build_digest(store, config(), clock())
