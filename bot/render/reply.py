@@ -97,7 +97,7 @@ def header(text: str) -> HeaderBlock:
     """A header of plain text (escaped here: Slack reads &, < and > in every text field)."""
     from slack_sdk.models.blocks import HeaderBlock
 
-    return HeaderBlock(text=escape(text[:MAX_HEADER_CHARS]))
+    return HeaderBlock(text=clip(escape(text), MAX_HEADER_CHARS))
 
 
 def divider() -> DividerBlock:
@@ -109,7 +109,7 @@ def divider() -> DividerBlock:
 def context(text: str) -> ContextBlock:
     from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
-    return ContextBlock(elements=[MarkdownTextObject(text=text[:MAX_SECTION_CHARS])])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, MAX_SECTION_CHARS))])
 
 
 def sections(markdown: str) -> list[SectionBlock]:
@@ -249,6 +249,18 @@ def inert_payload(value: Any) -> Any:
     if isinstance(value, list):
         return [inert_payload(item) for item in value]
     return value
+
+
+def clip(markup: str, limit: int) -> str:
+    """At most `limit` characters of escaped text, never ending inside an &entity; (a cut one
+    would show as garbage), with an ellipsis when something was cut."""
+    if len(markup) <= limit:
+        return markup
+    cut = markup[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
 
 
 def _chunks(text: str, limit: int) -> list[str]:
