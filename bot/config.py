@@ -70,6 +70,15 @@ class RelayConfig:
     banner_timeout: float = 30.0
     command_timeout: float = 30.0
     target_budget: float = 180.0
+    tarpit_reply: float = setting(
+        5.0,
+        "seconds: a greeting or reply this slow marks the server as a tarpit (it delays "
+        "strangers on purpose); the target then gets relay.tarpit_budget in all",
+    )
+    tarpit_budget: float = setting(
+        30.0,
+        "seconds a tarpit may take in all before relaycheck stops and reports which tests ran",
+    )
     concurrency: int = 10
     sender_domain: str = "example.org"  # the external sender's domain (RFC 2606)
     sender_local_part: str = "relaywatch"

@@ -1,7 +1,9 @@
 """Runs the battery against targets: one reused session per target, targets concurrently (bounded).
 
-Never completes a message: the default stops at RCPT; `confirm` sends DATA only after an accepted
-RCPT and hangs up on the 354 without a body or the final dot, so nothing can be queued.
+Never completes a message: after an accepted RCPT it sends DATA (`confirm`, the default) and hangs
+up on the 354 without a body or the final dot, so nothing can be queued; a server that accepts at
+RCPT but refuses at DATA is then told apart from an open relay. `confirm=False` (--no-data) stops
+at RCPT.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from handlers.relay.session import (
     ProbeTimeouts,
     SessionDropped,
     SessionError,
+    SessionGarbled,
     SessionSetupFailed,
     SessionTimeout,
     TlsMode,
@@ -58,7 +61,7 @@ class ProbeOptions:
     names: BatteryNames = field(default_factory=BatteryNames)
     helo_name: str = ""  # empty: "relaywatch-probe.<sender domain>"
     tls: TlsMode = "auto"
-    confirm: bool = False
+    confirm: bool = True  # DATA after an accepted RCPT (hang up on the 354); False: RCPT only
     timeouts: ProbeTimeouts = field(default_factory=ProbeTimeouts)
     # Postfix slows every reply by a second after 10 errors (smtpd_soft_error_limit); a fresh
     # connection before that keeps the battery fast without hiding anything.
@@ -110,6 +113,9 @@ async def check_target(
     )
     try:
         await _run_battery(session, target, options, report, progress)
+    except Exception as exc:  # a probe that breaks is inconclusive, never a crash or "closed"
+        report.verdict, report.error = Verdict.INCONCLUSIVE, f"{type(exc).__name__}: {exc}"
+        report.explanation = f"Inconclusive: the probe failed unexpectedly ({report.error})."
     finally:
         session.close()
         report.source_ip = session.source_ip
@@ -161,7 +167,13 @@ async def _run_battery(
         return
     except BudgetExhausted as exc:
         report.verdict, report.error = Verdict.INCONCLUSIVE, str(exc)
-        report.explanation = f"Inconclusive: {exc}."
+        report.explanation = f"Inconclusive: {exc}." + _tarpit_note(session, report)
+        return
+    except SessionError as exc:  # the greeting came, then EHLO timed out, dropped or broke SMTP
+        report.verdict, report.error = Verdict.INCONCLUSIVE, str(exc)
+        report.explanation = f"Inconclusive: {exc}; no relay test could run." + _tarpit_note(
+            session, report
+        )
         return
     diagnostics = report.diagnostics
     if options.check_vrfy:
@@ -190,7 +202,25 @@ async def _run_battery(
     if runner.stopped_reason and verdict is Verdict.INCONCLUSIVE:
         explanation += f" (Stopped early: {runner.stopped_reason}.)"
         report.error = runner.stopped_reason
+    if verdict is Verdict.INCONCLUSIVE:
+        explanation += _tarpit_note(session, report)
     report.verdict, report.explanation, report.evidence = verdict, explanation, evidence
+
+
+def _tarpit_note(session: ProbeSession, report: TargetReport) -> str:
+    """Which tests ran before a tarpit's time was up, and what to do instead of waiting longer."""
+    if not session.tarpit:
+        return ""
+    ran = [t.name for t in report.tests if t.outcome is not AttemptOutcome.NOT_RUN]
+    skipped = len(report.tests) - len(ran)
+    return (
+        f" The server behaves like a tarpit ({session.tarpit}): relaywatch stopped after "
+        f"{session.elapsed():.0f} s instead of waiting out every test. Tests that ran: "
+        f"{', '.join(ran) or 'none'}" + (f"; not run: {skipped}" if skipped else "") + ". "
+        "A tarpit delays strangers on purpose and does not show whether the server relays: "
+        "test from an address it does not delay (its allowlist, e.g. postscreen_access), or "
+        "read its relay rules directly (postconf smtpd_relay_restrictions mynetworks)."
+    )
 
 
 async def _check_vrfy_expn(session: ProbeSession, report: TargetReport) -> None:
@@ -198,7 +228,7 @@ async def _check_vrfy_expn(session: ProbeSession, report: TargetReport) -> None:
     for verb in ("VRFY", "EXPN"):
         try:
             exchange = await session.command(f"{verb} postmaster", session_level=True)
-        except (SessionDropped, SessionTimeout):
+        except SessionError:
             return  # the battery reconnects; these two are diagnostics, not worth a retry
         enabled = user_lookup_enabled(exchange.code, exchange.reply)
         if verb == "VRFY":
@@ -216,6 +246,9 @@ class _BatteryRunner:
         self.drops = 0
         self.consecutive_timeouts = 0
         self.mail_sent_on_connection = False
+        # a plain test's RCPT accepted and its DATA invited (354): the server is an open relay;
+        # the remaining tests stop at RCPT rather than hang up and reconnect each time
+        self.relay_confirmed = False
         self.stopped_reason = ""  # once set, the remaining tests are not run
         # the session was open when the last test ended; finding it closed now means the server
         # hung up between tests (its unsolicited 421, if any, never reaches us)
@@ -267,6 +300,13 @@ class _BatteryRunner:
                 result.reply = exc.exchange.line if exc.exchange else str(exc)
                 if self.drops > self.options.max_drops:
                     self.stopped_reason = f"the server dropped the connection {self.drops} times"
+                return result
+            except SessionGarbled as exc:
+                self._note(result, exc)
+                self.mail_sent_on_connection = False
+                result.outcome = AttemptOutcome.DROPPED
+                result.reply = exc.exchange.line if exc.exchange else str(exc)
+                self.stopped_reason = str(exc)
                 return result
             except SessionTimeout as exc:
                 self._note(result, exc)
@@ -328,10 +368,11 @@ class _BatteryRunner:
         if rcpt.code is not None and 200 <= rcpt.code < 300:
             result.outcome = AttemptOutcome.ACCEPTED
             result.reply = rcpt.line
-            if self.options.confirm:
+            if self.options.confirm and not self.relay_confirmed:
                 data = await session.data_and_abort()
                 result.exchanges.append(data)
                 result.data_reply = data.line
+                self.relay_confirmed = data.code == 354 and test.kind == "plain"
                 if not session.connected:
                     result.exchanges.append(
                         SmtpExchange("(hang up)", None, "closed without sending a message", 0.0)

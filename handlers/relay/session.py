@@ -36,6 +36,11 @@ class ProbeTimeouts:
     banner: float = 30.0  # also covers the TLS handshake on implicit-TLS ports
     command: float = 30.0
     budget: float = 180.0
+    # A greeting or reply this slow marks a tarpit (it delays strangers on purpose): from then
+    # on the target gets `tarpit_budget` in all, so the answer comes in about that time instead
+    # of after waiting out every test.
+    tarpit_reply: float = 5.0
+    tarpit_budget: float = 30.0
 
 
 class SessionError(Exception):
@@ -52,6 +57,11 @@ class SessionDropped(SessionError):
 
 class SessionTimeout(SessionError):
     """No answer within the command timeout: a tarpit, or a server that stopped talking."""
+
+
+class SessionGarbled(SessionError):
+    """The server's reply broke SMTP (a line or reply without end, a malformed line): hostile or
+    broken; nothing it says after that can be trusted, so the connection is dropped."""
 
 
 class BudgetExhausted(SessionError):
@@ -109,6 +119,8 @@ class ProbeSession:
         self.implicit_tls = port in implicit_tls_ports
         self.tls_context = diagnostic_tls_context()
         self.source_ip = ""
+        self.started = asyncio.get_running_loop().time()
+        self.tarpit = ""  # what gave the tarpit away ("" until something did)
         self.sessions = 0
         self.state = SessionState()
         self._smtp: aiosmtplib.SMTP | None = None
@@ -119,6 +131,16 @@ class ProbeSession:
 
     def remaining(self) -> float:
         return self.deadline - asyncio.get_running_loop().time()
+
+    def elapsed(self) -> float:
+        return asyncio.get_running_loop().time() - self.started
+
+    def _note_speed(self, what: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        if self.tarpit or seconds < self.timeouts.tarpit_reply:
+            return
+        self.tarpit = f"{what} took {seconds:.1f} s"
+        self.deadline = min(self.deadline, self.started + self.timeouts.tarpit_budget)
 
     def _limit(self, timeout: float, what: str) -> float:
         left = self.remaining()
@@ -183,6 +205,7 @@ class ProbeSession:
         self._smtp = smtp
         self.state.greeting_code = response.code
         self._record(label, response.code, response.message, started)
+        self._note_speed("the greeting", started)
         if first:
             self._note_banner(response.code, response.message, started)
             if self.implicit_tls:
@@ -332,6 +355,7 @@ class ProbeSession:
         try:
             response = await self._smtp.execute_command(line.encode("utf-8"), timeout=timeout)
         except aiosmtplib.SMTPTimeoutError:
+            self._note_speed(f"the reply to {line.split()[0]}", started)
             exchange = self._exchange(line, None, f"no reply within {timeout:g}s", started)
             if session_level:
                 self.log.append(exchange)
@@ -345,7 +369,19 @@ class ProbeSession:
                 self.log.append(exchange)
             self.close()
             raise SessionDropped("the server closed the connection", exchange) from None
+        except aiosmtplib.SMTPException as exc:
+            # "Response too long" (a reply line over 8 KB or a reply over 32 KB without end), a
+            # malformed status line: what the server did is the finding, not a crash
+            what = getattr(exc, "message", "") or str(exc) or type(exc).__name__
+            exchange = self._exchange(line, None, f"unusable reply: {what}", started)
+            if session_level:
+                self.log.append(exchange)
+            self.close()
+            raise SessionGarbled(
+                f"the server's reply to {line.split()[0]} broke SMTP ({what})", exchange
+            ) from None
         exchange = self._exchange(line, response.code, response.message, started)
+        self._note_speed(f"the reply to {line.split()[0]}", started)
         if session_level:
             self.log.append(exchange)
         if response.code >= 400:

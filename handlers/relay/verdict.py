@@ -47,7 +47,9 @@ def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, l
                 f"OPEN RELAY: the server accepted an external recipient from an unauthenticated "
                 f"external sender in {_count(plain)} ({_names(plain)}), e.g. "
                 f"MAIL FROM:{plain[0].mail_from} → RCPT TO:{plain[0].rcpt_to} answered "
-                f"'{plain[0].reply}'. Spammers can send through it. {FIX_HINT}",
+                f"'{plain[0].reply}'. Spammers can send through it. {FIX_HINT} (Probed at RCPT "
+                "only, --no-data: a server that refuses at DATA looks the same, so this verdict "
+                "may overstate; run without --no-data to tell.)",
                 [t.name for t in plain],
             )
         confirmed = [t for t in plain if t.data_accepted or t.data_reply is None]
@@ -104,9 +106,11 @@ def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, l
         )
     deferred = [t for t in tests if t.reply.startswith("4")]
     note = (
-        f" {_count(deferred)} were refused with a temporary code but said relaying is denied "
-        "(Postfix defer_unauth_destination, Debian's default safety net): counted as refused; "
-        "once you trust your configuration, reject_unauth_destination gives a permanent 5xx."
+        f" {_count(deferred)} were refused with a temporary code but said relaying is denied: "
+        "counted as refused. Postfix answers 454 4.7.1 this way for two reasons: "
+        "defer_unauth_destination (Debian's default safety net; once you trust your "
+        "configuration, reject_unauth_destination gives a permanent 5xx), or soft_bounce = yes "
+        "(which turns every reject into a 4xx; check with postconf soft_bounce)."
         if deferred
         else ""
     )
@@ -133,8 +137,9 @@ def _undecided_advice(undecided: list[RelayTestResult]) -> str:
         )
     if AttemptOutcome.TIMEOUT in outcomes:
         return (
-            "The server stopped answering (tarpit, or a slow filter). Raise "
-            "relay.command_timeout / relay.target_budget and re-run."
+            "The server stopped answering (a tarpit, or a stalled filter). A tarpit delays "
+            "strangers on purpose, so waiting longer rarely helps: test from an address it does "
+            "not delay, or read its relay rules directly (postconf smtpd_relay_restrictions)."
         )
     return "Re-run; if it keeps happening, look at the server's log for these sessions."
 
