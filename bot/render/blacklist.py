@@ -43,6 +43,11 @@ def headline(data: dict[str, Any]) -> str:
     healthy = lists.get("healthy", 0)
     if data.get("errors") and not data.get("targets") and not data.get("ranges"):
         return "Blacklist check could not run: " + "; ".join(data.get("errors", []))
+    if data.get("diagnosis") and status != "problem":
+        return (
+            f"Could not check: {healthy} of {lists.get('asked', 0)} lists healthy — "
+            f"{data['diagnosis']}"
+        )
     if status == "problem":
         worst = max((len(t["listed"]) for t in listed), default=0)
         if len(listed) == 1:
@@ -118,7 +123,12 @@ def _trouble_lines(data: dict[str, Any]) -> list[str]:
             lines.append(f"  … and {len(failures) - 200} more")
     if data.get("unhealthy"):
         lines += ["", "Unhealthy lists (failed the RFC 5782 self-test; answers set aside):"]
-        for item in data["unhealthy"]:
+        common, others = _split_common(data)
+        if common:
+            lines.append(
+                f"  {len(common)} lists: {common[0]['reason']} — likely cause: {data['diagnosis']}"
+            )
+        for item in others:
             lines.append(f"  {item['zone']} — {item['reason']}: {item.get('detail', '')}")
     if data.get("errors"):
         lines += ["", "Errors:"] + [f"  {e}" for e in data["errors"]]
@@ -251,7 +261,13 @@ def _trouble_markdown(data: dict[str, Any]) -> str:
             lines.append(f"• … {len(failures) - 10} more in the thread")
     if data.get("unhealthy"):
         lines.append(f"*Unhealthy lists* ({len(data['unhealthy'])}; answers set aside):")
-        for item in data["unhealthy"][:15]:
+        common, others = _split_common(data)
+        if common:
+            lines.append(
+                f"• {len(common)} lists: {escape(common[0]['reason'])} — "
+                f"{escape(data.get('diagnosis', ''))}"
+            )
+        for item in others[:15]:
             lines.append(
                 f"• `{escape(item['zone'])}`: {escape(item['reason'])} — "
                 f"{escape(item.get('detail', ''))}"
@@ -261,6 +277,19 @@ def _trouble_markdown(data: dict[str, Any]) -> str:
     for warning in data.get("warnings", []):
         lines.append(f":warning: {escape(warning)}")
     return "\n".join(lines)
+
+
+def _split_common(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(unhealthy lists that share the diagnosed cause, the rest): the first are said once."""
+    unhealthy = data.get("unhealthy") or []
+    if not data.get("diagnosis") or not unhealthy:
+        return [], list(unhealthy)
+    counts: dict[str, int] = {}
+    for item in unhealthy:
+        counts[item.get("reason", "")] = counts.get(item.get("reason", ""), 0) + 1
+    reason = max(counts, key=lambda r: counts[r])
+    common = [i for i in unhealthy if i.get("reason", "") == reason]
+    return common, [i for i in unhealthy if i.get("reason", "") != reason]
 
 
 def _rerun(outcome: CheckOutcome) -> str:

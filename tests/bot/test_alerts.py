@@ -296,3 +296,21 @@ async def test_a_list_that_times_out_does_not_close_its_listing_alert(
     await monitor.run("blacklist")
     assert "no longer listed" in poster.posts[-1].reply.text
     assert store.open_alert(f"blacklist:{IP}") is None
+
+
+async def test_a_listed_range_counts_lists_not_address_list_pairs(store: Store, clock: Clock):
+    poster = RecordingPoster()
+    runner = ScriptedRunner()
+    zones = ["zen.spamhaus.org", "bl.spamcop.net"]
+    data = blacklist_data("192.0.2.1", zones)
+    data["targets"] += [
+        {**data["targets"][0], "target": f"192.0.2.{n}"} for n in range(2, 41)
+    ]  # 40 addresses of a watched range, each on the same 2 lists
+    runner.set("blacklist", "192.0.2.0/26", data)
+    store.add_watch("cidr", "192.0.2.0/26")
+    await _monitor(store, runner, poster, clock).run("blacklist")
+    (opening,) = poster.top_level()
+    assert "is listed on 2 blocklists (40 addresses)" in opening.reply.text
+    assert "291" not in opening.reply.text and "80 blocklists" not in opening.reply.text
+    assert opening.reply.text.count("• zen.spamhaus.org") == 1  # one line per list
+    assert len(opening.reply.text) < 3000
