@@ -68,7 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--http", action="store_true", help="serve Slack's requests over HTTP, not Socket Mode"
     )
     parser.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000; 0: any)")
-    parser.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="HTTP address (default 127.0.0.1: behind the TLS proxy; 0.0.0.0 for every address)",
+    )
     parser.add_argument(
         "--shell", action="store_true", help="the shell adapter even when Slack tokens are set"
     )
