@@ -28,6 +28,7 @@ from bot.monitor import Monitor
 from bot.render import blacklist, mailsummary, relay
 from bot.render import digest as render_digest
 from bot.render.reply import ChatReply, mention
+from bot.render.terminal import visible
 from bot.shell import ShellPoster
 from bot.slack import SlackPoster, web_client
 from bot.slack.flow import with_requester
@@ -244,6 +245,27 @@ def test_generated_hostile_text_reaches_the_terminal_visible(h: str) -> None:
     for text in terminal_texts(h):
         cli.print(text)
     assert not CONTROL.search(out.getvalue().replace("\n", "").replace("\t", ""))
+
+
+@settings(max_examples=40, deadline=None)
+@given(hostile_text)
+def test_generated_hostile_text_in_the_shell_adapter_is_exact_and_visible(h: str) -> None:
+    import asyncio
+
+    out = io.StringIO()
+    poster = ShellPoster(out)
+
+    async def show() -> None:
+        for reply in chat_replies(h):
+            await poster.post("shell", reply)
+
+    asyncio.run(show())
+    shown = out.getvalue()
+    assert not CONTROL.search(shown.replace("\n", "").replace("\t", ""))
+    # the evidence of a test's RCPT, exactly as the server saw it (controls spelled out)
+    expected = visible(f"RCPT TO:{h}".replace("\ue000", "").replace("\ue001", ""))
+    if "`" not in h and "*" not in h and "_" not in h and ":" not in h:
+        assert expected in shown
 
 
 # -- through the Slack stand-in and the shell adapter ---------------------------------------------
