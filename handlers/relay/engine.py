@@ -68,6 +68,9 @@ class ProbeOptions:
     errors_per_session: int = 8
     max_drops: int = 6  # unplanned disconnects tolerated before giving up on a target
     max_consecutive_timeouts: int = 2  # a tarpit: stop instead of waiting out every test
+    # once a tarpit is recognised, the remaining tests run over this many sessions side by side
+    # (a tarpit slows each session, not how many there are), within the tarpit budget
+    tarpit_sessions: int = 8
     check_vrfy: bool = True
     only_tests: tuple[str, ...] = ()
     implicit_tls_ports: tuple[int, ...] = IMPLICIT_TLS_PORTS
@@ -191,20 +194,91 @@ async def _run_battery(
     )
     if progress:
         progress(target, 0, len(tests), None)
-    runner = _BatteryRunner(session, options)
-    for index, test in enumerate(tests, 1):
-        result = await runner.run(test)
-        report.tests.append(result)
+    results: list[RelayTestResult | None] = [None] * len(tests)
+    finished = 0
+
+    def done(index: int, result: RelayTestResult) -> None:
+        nonlocal finished
+        results[index] = result
+        finished += 1
         if progress:
-            progress(target, index, len(tests), result)
+            progress(target, finished, len(tests), result)
+
+    runner = _BatteryRunner(session, options)
+    runners = [runner]
+    index = 0
+    while index < len(tests):
+        if session.tarpit and len(tests) - index > 1 and options.tarpit_sessions > 1:
+            runners += await _run_side_by_side(session, options, tests, index, done)
+            break
+        done(index, await runner.run(tests[index]))
+        index += 1
     await session.quit()
-    verdict, explanation, evidence = decide(report.tests, options.confirm)
-    if runner.stopped_reason and verdict is Verdict.INCONCLUSIVE:
-        explanation += f" (Stopped early: {runner.stopped_reason}.)"
-        report.error = runner.stopped_reason
+    report.tests.extend(
+        result or _not_run(test, "the time for this server ran out first")
+        for test, result in zip(tests, results, strict=True)
+    )
+    verdict, explanation, evidence = decide(report.tests, options.confirm, bool(session.tarpit))
+    stopped = next((r.stopped_reason for r in runners if r.stopped_reason), "")
+    if stopped and verdict is Verdict.INCONCLUSIVE:
+        explanation += f" (Stopped early: {stopped}.)"
+        report.error = stopped
     if verdict is Verdict.INCONCLUSIVE:
         explanation += _tarpit_note(session, report)
+    elif session.tarpit:
+        explanation += (
+            f" (The server delays replies like a tarpit ({session.tarpit}); the tests ran over "
+            f"{report.diagnostics.sessions} sessions side by side.)"
+        )
     report.verdict, report.explanation, report.evidence = verdict, explanation, evidence
+
+
+async def _run_side_by_side(
+    session: ProbeSession,
+    options: ProbeOptions,
+    tests: list[RelayTest],
+    start: int,
+    done: Callable[[int, RelayTestResult], None],
+) -> list[_BatteryRunner]:
+    """A tarpit delays every reply, not the number of sessions: the tests from `start` on run
+    over several sessions at once, each taking the next test when it is free, all under the
+    tarpit's deadline. The first session (already open) is one of them."""
+    # the time may not suffice for all: the plain relay forms (the spammer's own case first)
+    # before the address tricks
+    pending = iter(
+        sorted(
+            range(start, len(tests)),
+            key=lambda i: (tests[i].kind != "plain", tests[i].name != "external-to-external"),
+        )
+    )
+    workers = min(options.tarpit_sessions, len(tests) - start)
+    runners = [_BatteryRunner(session, options)]
+    runners += [_BatteryRunner(session.sibling(), options) for _ in range(workers - 1)]
+
+    async def work(runner: _BatteryRunner) -> None:
+        try:
+            for index in pending:
+                done(index, await runner.run(tests[index]))
+                if runner.stopped_reason:
+                    return  # this session gave up; the others keep taking tests
+        finally:
+            if runner.session is not session:
+                await runner.session.quit()
+
+    await asyncio.gather(*(work(r) for r in runners))
+    return runners[1:]
+
+
+def _not_run(test: RelayTest, why: str) -> RelayTestResult:
+    return RelayTestResult(
+        name=test.name,
+        kind=test.kind,
+        description=test.description,
+        mail_from=test.mail_from,
+        rcpt_to=test.rcpt_to,
+        outcome=AttemptOutcome.NOT_RUN,
+        reply=f"not run: {why}",
+    )
 
 
 def _tarpit_note(session: ProbeSession, report: TargetReport) -> str:
@@ -215,7 +289,7 @@ def _tarpit_note(session: ProbeSession, report: TargetReport) -> str:
     skipped = len(report.tests) - len(ran)
     return (
         f" The server behaves like a tarpit ({session.tarpit}): relaywatch stopped after "
-        f"{session.elapsed():.0f} s instead of waiting out every test. Tests that ran: "
+        f"{session.elapsed():.1f} s instead of waiting out every test. Tests that ran: "
         f"{', '.join(ran) or 'none'}" + (f"; not run: {skipped}" if skipped else "") + ". "
         "A tarpit delays strangers on purpose and does not show whether the server relays: "
         "test from an address it does not delay (its allowlist, e.g. postscreen_access), or "
@@ -226,6 +300,8 @@ def _tarpit_note(session: ProbeSession, report: TargetReport) -> str:
 async def _check_vrfy_expn(session: ProbeSession, report: TargetReport) -> None:
     diagnostics = report.diagnostics
     for verb in ("VRFY", "EXPN"):
+        if session.tarpit:
+            return  # a tarpit's time goes to the relay tests, not to these diagnostics
         try:
             exchange = await session.command(f"{verb} postmaster", session_level=True)
         except SessionError:

@@ -132,6 +132,28 @@ class ProbeSession:
     def remaining(self) -> float:
         return self.deadline - asyncio.get_running_loop().time()
 
+    def sibling(self) -> ProbeSession:
+        """Another session to the same server under the same deadline, for running tests side
+        by side; it records into the same transcript and diagnostics without overwriting what
+        the first session learnt (greeting, TLS, EHLO)."""
+        other = ProbeSession(
+            address=self.address,
+            port=self.port,
+            server_hostname=self.server_hostname,
+            helo_name=self.helo_name,
+            tls=self.tls_mode,
+            timeouts=self.timeouts,
+            deadline=self.deadline,
+            log=self.log,
+            diagnostics=self.diagnostics,
+        )
+        other.implicit_tls = self.implicit_tls
+        other.started = self.started
+        other.tarpit = self.tarpit
+        other.sessions = 1  # not the first: the diagnostics are the first session's
+        other._skip_starttls = self._skip_starttls
+        return other
+
     def elapsed(self) -> float:
         return asyncio.get_running_loop().time() - self.started
 
@@ -146,10 +168,15 @@ class ProbeSession:
         left = self.remaining()
         if left <= 0:
             raise BudgetExhausted(
-                f"the target's time budget of {self.timeouts.budget:g}s ran out before {what}",
+                f"{self._budget_text()} ran out before {what}",
                 SmtpExchange(what, None, "not sent: time budget exhausted", 0.0),
             )
         return min(timeout, left)
+
+    def _budget_text(self) -> str:
+        if self.tarpit:
+            return f"the tarpit budget of {self.timeouts.tarpit_budget:g}s"
+        return f"the target's time budget of {self.timeouts.budget:g}s"
 
     @property
     def connected(self) -> bool:
@@ -163,7 +190,7 @@ class ProbeSession:
         self.state = SessionState()
         first = self.sessions == 0
         self.sessions += 1
-        self.diagnostics.sessions = self.sessions
+        self.diagnostics.sessions += 1  # shared by the sessions a tarpit's tests run over
         sock = await self._connect_socket()
         smtp = aiosmtplib.SMTP(
             hostname=self.server_hostname,
@@ -360,6 +387,12 @@ class ProbeSession:
             if session_level:
                 self.log.append(exchange)
             self.close()
+            if timeout < self.timeouts.command and self.remaining() <= 0.001:
+                # the wait was cut short by the budget, not the server's silence
+                raise BudgetExhausted(
+                    f"{self._budget_text()} ran out waiting for the reply to {line.split()[0]}",
+                    exchange,
+                ) from None
             raise SessionTimeout(
                 f"no reply to {line.split()[0]} within {timeout:g}s", exchange
             ) from None

@@ -34,8 +34,11 @@ _UNDECIDED = {
 }
 
 
-def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, list[str]]:
-    """(verdict, explanation, evidence test names) for a battery that got at least a session."""
+def decide(
+    tests: list[RelayTestResult], confirm: bool, tarpit: bool = False
+) -> tuple[Verdict, str, list[str]]:
+    """(verdict, explanation, evidence test names) for a battery that got at least a session.
+    `tarpit`: the engine explains what to do about the delays itself (no generic advice)."""
     plain = [t for t in tests if t.accepted and t.kind == "plain"]
     trick = [t for t in tests if t.accepted and t.kind == "trick"]
     if plain:
@@ -97,11 +100,11 @@ def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, l
                 parts.append(f"{_count(matching)} {phrase} ({_names(matching, 4)})")
         refused = [t for t in tests if t.outcome is AttemptOutcome.REFUSED]
         refused_text = f"; {_count(refused)} refused" if refused else ""
-        advice = _undecided_advice(undecided)
+        advice = "" if tarpit else " " + _undecided_advice(undecided)
         return (
             Verdict.INCONCLUSIVE,
             f"No relay attempt was accepted, but not all were refused either: "
-            f"{'; '.join(parts)}{refused_text}. {advice}",
+            f"{'; '.join(parts)}{refused_text}.{advice}",
             [t.name for t in undecided],
         )
     deferred = [t for t in tests if t.reply.startswith("4")]

@@ -58,21 +58,38 @@ async def test_tarpit_banner_and_replies_answer_within_the_tarpit_budget() -> No
     assert "postconf smtpd_relay_restrictions" in report.explanation
 
 
-async def test_tarpit_on_replies_runs_what_fits_and_names_the_tests() -> None:
-    hostile = Hostile(reply_delay=0.25)
+async def test_tarpit_on_replies_runs_the_plain_forms_first_and_names_what_ran() -> None:
+    hostile = Hostile(reply_delay=0.25)  # fast greeting, every reply slow
     async with hostile_server(hostile) as target:
         started = time.monotonic()
-        report = await probe(
-            target, timeouts=ProbeTimeouts(**{**FAST.__dict__, "tarpit_budget": 2.5})
-        )
+        report = await probe(target)
         took = time.monotonic() - started
-    assert took < 2.5 + 0.6
+    assert took < FAST.tarpit_budget + 0.6
     ran = [t for t in report.tests if t.outcome is not AttemptOutcome.NOT_RUN]
     assert ran and len(ran) < len(report.tests)  # some ran, the rest were not waited for
+    assert "external-to-external" in {t.name for t in ran}  # the plain forms went first
+    assert report.diagnostics.sessions > 1  # side by side
     assert report.verdict is Verdict.INCONCLUSIVE
     assert "tarpit (the reply to EHLO took" in report.explanation
-    assert f"Tests that ran: {ran[0].name}" in report.explanation
+    assert "Tests that ran: " in report.explanation and "external-to-external" in report.explanation
     assert f"not run: {len(report.tests) - len(ran)}" in report.explanation
+    assert report.diagnostics.vrfy == ""  # a tarpit's time goes to the relay tests
+    assert "Re-run" not in report.explanation
+
+
+async def test_tarpit_tests_side_by_side_reach_a_real_verdict_in_the_budget() -> None:
+    # one session would need 23 tests x 3 replies x 0.25 s = 17 s; eight take a few seconds
+    hostile = Hostile(reply_delay=0.25)
+    timeouts = ProbeTimeouts(**{**FAST.__dict__, "tarpit_budget": 6.0})
+    async with hostile_server(hostile) as target:
+        started = time.monotonic()
+        report = await probe(target, timeouts=timeouts)
+        took = time.monotonic() - started
+    assert report.verdict is Verdict.CLOSED, report.explanation
+    assert all(t.outcome is AttemptOutcome.REFUSED for t in report.tests)
+    assert took < 6.0
+    assert hostile.connections > 4
+    assert "tests ran over" in report.explanation and "side by side" in report.explanation
 
 
 async def test_a_slow_but_honest_server_is_not_a_tarpit() -> None:
