@@ -263,6 +263,14 @@ def clip(markup: str, limit: int) -> str:
     return cut + "…"
 
 
+def _entity_safe_cut(line: str, limit: int) -> int:
+    """Where to cut a too-long line: at `limit`, or just before an &entity; the cut would split."""
+    amp = line.rfind("&", max(0, limit - 5), limit)
+    if amp > 0 and ";" not in line[amp:limit]:
+        return amp
+    return limit
+
+
 def _chunks(text: str, limit: int) -> list[str]:
     if not text:
         return [" "]
@@ -273,8 +281,9 @@ def _chunks(text: str, limit: int) -> list[str]:
             if current:
                 chunks.append(current)
                 current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
+            cut = _entity_safe_cut(line, limit)
+            chunks.append(line[:cut])
+            line = line[cut:]
         candidate = f"{current}\n{line}" if current else line
         if len(candidate) > limit:
             chunks.append(current)

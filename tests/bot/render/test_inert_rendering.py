@@ -367,3 +367,16 @@ def test_cli_text_output_shows_original_bytes_and_visible_controls() -> None:
     shown = out.getvalue()
     assert EVIDENCE in shown and "\\x1b[31m" in shown
     assert not CONTROL.search(shown.replace("\n", "").replace("\t", ""))
+
+
+@pytest.mark.parametrize("offset", range(2985, 2996))
+def test_long_evidence_is_split_and_clipped_between_entities(offset: int) -> None:
+    from bot.render.reply import code_sections, header
+
+    evidence = "x" * offset + "<&>" * 5 + "y" * 50
+    texts = [b.to_dict()["text"]["text"] for b in code_sections(evidence)]
+    texts.append(header(evidence[-140:] + "<<<<<").to_dict()["text"]["text"])
+    for text in texts:
+        assert not re.search(r"&(?!(?:lt|gt|amp);)", text), text[-20:]
+    joined = "".join(t.removeprefix("```").removesuffix("```") for t in texts[:-1])
+    assert joined == evidence.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
