@@ -67,10 +67,9 @@ def text(result: CheckOutcome | dict[str, Any]) -> str:
     for entry in data.get("targets", []):
         lines.extend(_target_lines(entry))
     for summary in data.get("ranges", []):
+        checked = (data.get("lists") or {}).get("healthy")
         lines.append(
-            f"{summary['range']}: {summary['addresses_checked']:,} addresses checked, "
-            f"{summary['addresses_listed']:,} listed, {summary['addresses_failed']:,} with failures"
-            " (clean addresses are not itemised)"
+            _range_line(data, summary) + (" (clean addresses are not itemised)" if checked else "")
         )
     lines.extend(_trouble_lines(data))
     if data.get("status") == "problem":
@@ -98,6 +97,8 @@ def _target_lines(entry: dict[str, Any]) -> list[str]:
                 lines.append(f"      list says: {item['txt']}")
             if item.get("delist_url"):
                 lines.append(f"      delist: {item['delist_url']}")
+    elif "lists_healthy" in entry and not healthy:
+        lines.append(f"{name}: NOT CHECKED — no healthy list to ask")
     elif entry.get("failed"):
         lines.append(
             f"{name}: not listed on the {answered} lists that answered; "
@@ -125,8 +126,10 @@ def _trouble_lines(data: dict[str, Any]) -> list[str]:
         lines += ["", "Unhealthy lists (failed the RFC 5782 self-test; answers set aside):"]
         common, others = _split_common(data)
         if common:
+            said = "" if data.get("status") == "problem" else " (the cause is in the headline)"
             lines.append(
-                f"  {len(common)} lists: {common[0]['reason']} — likely cause: {data['diagnosis']}"
+                f"  {len(common)} lists: {common[0]['reason']}"
+                + (said or f" — likely cause: {data['diagnosis']}")
             )
         for item in others:
             lines.append(f"  {item['zone']} — {item['reason']}: {item.get('detail', '')}")
@@ -203,13 +206,7 @@ def chat_reply(
     if clean and listed:
         blocks.append(context("Not listed: " + ", ".join(escape(c) for c in clean[:30])))
     for summary in data.get("ranges", []):
-        blocks.append(
-            context(
-                f"{escape(summary['range'])}: {summary['addresses_checked']:,} addresses checked, "
-                f"{summary['addresses_listed']:,} listed, "
-                f"{summary['addresses_failed']:,} with failures"
-            )
-        )
+        blocks.append(context(escape(_range_line(data, summary))))
     trouble = _trouble_markdown(data)
     if trouble:
         blocks.append(divider())
@@ -277,6 +274,18 @@ def _trouble_markdown(data: dict[str, Any]) -> str:
     for warning in data.get("warnings", []):
         lines.append(f":warning: {escape(warning)}")
     return "\n".join(lines)
+
+
+def _range_line(data: dict[str, Any], summary: dict[str, Any]) -> str:
+    if "healthy" in (data.get("lists") or {}) and not data["lists"]["healthy"]:
+        return (
+            f"{summary['range']}: NOT CHECKED — no healthy list to ask "
+            f"({summary['addresses_checked']:,} addresses)"
+        )
+    return (
+        f"{summary['range']}: {summary['addresses_checked']:,} addresses checked, "
+        f"{summary['addresses_listed']:,} listed, {summary['addresses_failed']:,} with failures"
+    )
 
 
 def _split_common(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

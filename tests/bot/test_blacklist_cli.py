@@ -167,6 +167,8 @@ def test_resolver_answering_nxdomain_for_everything_is_one_headline(tmp_path):
     assert first.startswith("Could not check: 0 of ")
     assert "your resolver answers NXDOMAIN for everything (offline, or filtering)" in first
     assert out.count("test-point-missing") == 1  # said once, not once per list
+    assert f"{CLEAN_IP}: NOT CHECKED — no healthy list to ask" in out  # never "not listed"
+    assert "not listed" not in out
 
 
 def test_resolver_refusing_every_zone_is_one_headline(tmp_path):
