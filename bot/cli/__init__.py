@@ -38,7 +38,11 @@ class UsageErrorParser(argparse.ArgumentParser):
     """argparse, but usage errors are one line plus a hint, exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        from bot.render.terminal import visible  # the message can quote what was typed
+
+        self.exit(
+            ExitCode.USAGE, f"{self.prog}: error: {visible(message)} (see {self.prog} --help)\n"
+        )
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
