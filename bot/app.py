@@ -86,7 +86,7 @@ class HttpServer:
         await self.runner.cleanup()
 
 
-async def start_http(app: AsyncApp, host: str = "0.0.0.0", port: int = 3000) -> HttpServer:
+async def start_http(app: AsyncApp, host: str = "127.0.0.1", port: int = 3000) -> HttpServer:
     """Serves Slack's requests on POST /slack/events (signatures checked by Bolt); port 0: any."""
 
     async def events(request: web.Request) -> web.Response:

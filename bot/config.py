@@ -111,6 +111,15 @@ class RelayConfig:
     target_budget: float = setting(
         180.0, "seconds for one target, everything included; what is left clips every wait"
     )
+    tarpit_reply: float = setting(
+        5.0,
+        "seconds: a greeting or reply this slow marks the server as a tarpit (it delays "
+        "strangers on purpose); the target then gets relay.tarpit_budget in all",
+    )
+    tarpit_budget: float = setting(
+        30.0,
+        "seconds a tarpit may take in all before relaycheck stops and reports which tests ran",
+    )
     concurrency: int = setting(10, "targets tested at once")
     sender_domain: str = setting(
         "example.org", "the external sender's domain in the battery (RFC 2606)"

@@ -370,6 +370,8 @@ RULES: dict[str, Rule] = {
     "relay.banner_timeout": positive,
     "relay.command_timeout": positive,
     "relay.target_budget": positive,
+    "relay.tarpit_reply": positive,
+    "relay.tarpit_budget": positive,
     "relay.concurrency": between(1, 1000),
     "relay.sender_domain": domain,
     "relay.sender_local_part": local_part,

@@ -12,15 +12,20 @@ from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 from bot.poster import ChatPoster
-from bot.render.reply import ChatReply, context, sections
+from bot.render.reply import ChatReply, context, escape, sections
 
 log = logging.getLogger("relaywatch.delivery")
 
 
 def progress_reply(title: str, text: str) -> ChatReply:
+    """`title` is mrkdwn (the caller escaped what the user typed); `text` is an engine's plain
+    progress line, which can name a target or quote a server."""
     return ChatReply(
-        text=f"{title} {text}".strip(),
-        blocks=[*sections(f":hourglass_flowing_sand: {title}"), context(text or "starting")],
+        text=f"{title} {escape(text)}".strip(),
+        blocks=[
+            *sections(f":hourglass_flowing_sand: {title}"),
+            context(escape(text) or "starting"),
+        ],
     )
 
 

@@ -21,7 +21,15 @@ from typing import Any
 from bot.commands import chat_commands
 from bot.commands.base import CommandContext, CommandDenied, CommandUsageError, Requester
 from bot.config import Config
-from bot.render.reply import ChatReply, detail_reply, escape, plain_reply
+from bot.render.reply import (
+    ChatReply,
+    channel_link,
+    detail_reply,
+    escape,
+    mention,
+    plain_reply,
+    readable,
+)
 from bot.store import CheckRecord, Store
 from handlers.numbers import NumberError, parse_count
 
@@ -189,11 +197,8 @@ class Dispatcher:
             inv.channel_name and inv.channel_name.lstrip("#").lower() in allowed
         ):
             return ""
-        # IDs become channel links; names are shown as #name
-        where = ", ".join(
-            f"<#{c}>" if c[:1] in "CG" and c.isalnum() and c.isupper() else "#" + c.lstrip("#")
-            for c in configured
-        )
+        # IDs become channel links (markup made by channel_link; _deny shows it, audits it plain)
+        where = ", ".join(channel_link(c) for c in configured)
         return f"relaywatch is not enabled in this channel; use it in {where}."
 
     def rate_denial(self, inv: Invocation) -> str:
@@ -205,9 +210,20 @@ class Dispatcher:
         limit = self.config.slack.commands_per_minute
         return f"slow down: at most {limit} commands a minute; try again in {wait:.0f} s."
 
-    def _deny(self, inv: Invocation, reason: str) -> DispatchResult:
+    def _deny(self, inv: Invocation, reason: str, markup: str = "") -> DispatchResult:
+        """A refusal: `reason` is plain text (escaped here); `markup` replaces it in the reply
+        when the bot's own links belong in it."""
+        reason = readable(reason)
         self.store.audit(inv.user_id, inv.command, inv.args, False, reason, inv.channel_id)
-        return DispatchResult(plain_reply(f":no_entry: {reason}", ephemeral=True), False, reason)
+        shown = markup or escape(reason)
+        return DispatchResult(plain_reply(f":no_entry: {shown}", ephemeral=True), False, reason)
+
+    def _denial(self, inv: Invocation) -> DispatchResult | None:
+        channel = self.channel_denial(inv)
+        if channel:
+            return self._deny(inv, channel, markup=channel)
+        rate = self.rate_denial(inv)
+        return self._deny(inv, rate) if rate else None
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -218,10 +234,10 @@ class Dispatcher:
             known = ", ".join(f"/{n}" for n in sorted(self.commands)) or "none"
             reason = f"unknown command /{inv.command} (available: {known}; try /mailhealth help)"
             self.store.audit(inv.user_id, inv.command, inv.args, False, reason, inv.channel_id)
-            return DispatchResult(plain_reply(reason, ephemeral=True), False, reason)
-        denial = self.channel_denial(inv) or self.rate_denial(inv)
-        if denial:
-            return self._deny(inv, denial)
+            return DispatchResult(plain_reply(escape(reason), ephemeral=True), False, reason)
+        denied = self._denial(inv)
+        if denied:
+            return denied
         if inv.args.strip().lower() in HELP_WORDS and not hasattr(module, "help_reply"):
             # `/blacklist help`: the usage line every command shares with the manifest's hint
             self.store.audit(inv.user_id, inv.command, inv.args, True, "help", inv.channel_id)
@@ -262,7 +278,7 @@ class Dispatcher:
         except Exception:
             log.exception("cannot write the audit row", extra={"error_id": error_id})
         text = (
-            f":warning: `{what}` failed unexpectedly (error id `{error_id}`). "
+            f":warning: `{escape(what)}` failed unexpectedly (error id `{error_id}`). "
             "The details are in relaywatch's log; give an admin the error id."
         )
         return DispatchResult(plain_reply(text), True, reason, error_id)
@@ -271,9 +287,9 @@ class Dispatcher:
 
     async def show_details(self, inv: Invocation) -> DispatchResult:
         """The stored JSON of check `inv.args`, rendered by its engine's `details_text`."""
-        denial = self.channel_denial(inv) or self.rate_denial(inv)
-        if denial:
-            return self._deny(inv, denial)
+        denied = self._denial(inv)
+        if denied:
+            return denied
         try:
             record = self.store.check(parse_count(inv.args, "a check id"))
         except NumberError as exc:
@@ -281,7 +297,7 @@ class Dispatcher:
         if record is None:
             reason = f"check {inv.args} is not in the history any more"
             self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)
-            return DispatchResult(plain_reply(reason, ephemeral=True), True, reason)
+            return DispatchResult(plain_reply(escape(reason), ephemeral=True), True, reason)
         try:
             body = details_text(record)
         except Exception:
@@ -300,9 +316,9 @@ class Dispatcher:
 
     async def acknowledge(self, inv: Invocation) -> DispatchResult:
         """Records who acknowledged alert `inv.args`, and when (shown in the next digest)."""
-        denial = self.channel_denial(inv) or self.rate_denial(inv)
-        if denial:
-            return self._deny(inv, denial)
+        denied = self._denial(inv)
+        if denied:
+            return denied
         try:
             alert_id = parse_count(inv.args, "an alert id")
         except NumberError as exc:
@@ -310,9 +326,9 @@ class Dispatcher:
         if not self.store.acknowledge_alert(alert_id, inv.user_id):
             reason = f"alert {inv.args} does not exist"
             self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)
-            return DispatchResult(plain_reply(reason, ephemeral=True), True, reason)
+            return DispatchResult(plain_reply(escape(reason), ephemeral=True), True, reason)
         self.store.audit(inv.user_id, inv.command, inv.args, True, "", inv.channel_id)
-        who = "the shell operator" if inv.source == "shell" else f"<@{inv.user_id}>"
+        who = "the shell operator" if inv.source == "shell" else mention(inv.user_id)
         text = f":white_check_mark: Acknowledged by {who} at {self.store.now()} (alert {alert_id})."
         return DispatchResult(plain_reply(text), True)
 
@@ -320,10 +336,10 @@ class Dispatcher:
         """Records that the cause of a listing is fixed, or that removal was requested."""
         from bot.monitor.delisting import mark_cases
 
-        denial = self.channel_denial(inv) or self.rate_denial(inv)
-        if denial:
-            return self._deny(inv, denial)
-        who = "the shell operator" if inv.source == "shell" else f"<@{inv.user_id}>"
+        denied = self._denial(inv)
+        if denied:
+            return denied
+        who = "the shell operator" if inv.source == "shell" else mention(inv.user_id)
         reply = mark_cases(self.store, self.config, inv.args, field, who, inv.user_id)
         self.store.audit(inv.user_id, inv.command, inv.args, True, "", inv.channel_id)
         return DispatchResult(reply, True)

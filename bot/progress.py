@@ -23,7 +23,9 @@ class TerminalProgress:
     def __call__(self, text: str) -> None:
         if not self.enabled:
             return
-        line = text[:119]
+        from bot.render.terminal import visible
+
+        line = visible(text)[:119]
         pad = max(0, self._width - len(line))
         self.stream.write("\r" + line + " " * pad)
         self.stream.flush()

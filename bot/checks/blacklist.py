@@ -174,6 +174,8 @@ def report_data(report: BlacklistReport, lists: list[DnsblList]) -> dict[str, An
             for r in report.ranges
         ],
         "unhealthy": unhealthy,
+        # most lists failed their self-test the same way: the likely cause, said once
+        "diagnosis": health.diagnosis,
         "lists": {
             "asked": len(applicable_zones),
             "healthy": len(applicable_zones - unhealthy_zones),

@@ -27,7 +27,7 @@ def lookup_for(config: Config) -> DnspythonLookup:
 
 def probe_options(
     config: Config,
-    confirm: bool = False,
+    confirm: bool = True,
     tls: str | None = None,
     only_tests: tuple[str, ...] = (),
 ) -> ProbeOptions:
@@ -50,6 +50,8 @@ def probe_options(
             banner=relay.banner_timeout,
             command=relay.command_timeout,
             budget=relay.target_budget,
+            tarpit_reply=relay.tarpit_reply,
+            tarpit_budget=relay.tarpit_budget,
         ),
         only_tests=only_tests,
     )
@@ -90,7 +92,7 @@ async def run_relay(
     targets: list[str] | None = None,
     *,
     mx_domains: list[str] | None = None,
-    confirm: bool = False,
+    confirm: bool = True,
     tls: str | None = None,
     only_tests: tuple[str, ...] = (),
     policy: TargetPolicy | None = None,

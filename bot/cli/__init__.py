@@ -40,7 +40,11 @@ class UsageErrorParser(argparse.ArgumentParser):
     """argparse, but usage errors are one line plus a hint, exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        from bot.render.terminal import visible  # the message can quote what was typed
+
+        self.exit(
+            ExitCode.USAGE, f"{self.prog}: error: {visible(message)} (see {self.prog} --help)\n"
+        )
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -119,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not at interpreter exit
         return code
     except ConfigError as exc:
-        print(f"relaywatch: {exc}", file=sys.stderr)
+        from bot.render.terminal import visible
+
+        print(f"relaywatch: {visible(str(exc))}", file=sys.stderr)
         return ExitCode.USAGE
     except StoreError as exc:
         # the check could not complete (its result, if any, was printed before this)

@@ -14,6 +14,7 @@ from bot.checks import CheckOutcome, exit_code_for
 from bot.config import Config, load_config
 from bot.exitcodes import ExitCode
 from bot.progress import TerminalProgress
+from bot.render.terminal import visible
 from bot.store import Store, StoreError
 from handlers.numbers import NumberError, parse_count
 
@@ -74,7 +75,8 @@ class CliContext:
         return TerminalProgress(self.stderr)
 
     def print(self, text: str = "") -> None:
-        print(text, file=self.stdout)
+        """Text output: outside text in it may hold escape sequences, shown visibly."""
+        print(visible(text), file=self.stdout)
 
     def print_json(self, data: Any) -> None:
         print(json.dumps(data, indent=2, sort_keys=False), file=self.stdout)
@@ -108,7 +110,7 @@ class CliContext:
         return int(exit_code_for(outcome.status))
 
     def error(self, text: str) -> None:
-        print(f"relaywatch: {text}", file=self.stderr)
+        print(f"relaywatch: {visible(text)}", file=self.stderr)
 
     def close(self) -> None:
         if self._store is not None:

@@ -13,8 +13,9 @@ from bot.exitcodes import ExitCode
 # imports this module to build its parser, and most of them never test a relay.
 
 EPILOG = """\
-Nothing is ever delivered: relaywatch stops at RCPT TO (with --confirm it sends DATA, waits for
-the 354 and hangs up before any message text), so no test message can be queued.
+Nothing is ever delivered: after an accepted RCPT TO relaywatch sends DATA, waits for the 354
+and hangs up before any message text, so no test message can be queued (and a server that
+refuses at DATA is not reported open). --no-data stops at RCPT TO (the verdict may overstate).
 
 verdicts: open, suspect (exit 1) · closed (exit 0) · inconclusive, unreachable (exit 3)
 
@@ -22,7 +23,7 @@ examples:
   relaywatch relaycheck                       # relay.default_target (localhost:25)
   relaywatch relaycheck mx.example.com 192.0.2.10:587 '[2001:db8::25]:25'
   relaywatch relaycheck --mx example.com --json
-  relaywatch relaycheck mx.example.com --confirm --tls require
+  relaywatch relaycheck mx.example.com --no-data --tls require
   relaywatch relaycheck --list-tests
 """
 
@@ -54,9 +55,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the JSON document")
     parser.add_argument(
+        "--details",
+        action="store_true",
+        help="every test and the diagnostics also for closed servers (as does -v)",
+    )
+    parser.add_argument(
+        "--no-data",
+        action="store_true",
+        help="stop at RCPT: do not send DATA after an accepted RCPT (the verdict may overstate)",
+    )
+    parser.add_argument(
         "--confirm",
         action="store_true",
-        help="after an accepted RCPT send DATA, wait for 354, then hang up (nothing is queued)",
+        help="accepted for old scripts: DATA after an accepted RCPT is now the default",
     )
     parser.add_argument(
         "--tls",
@@ -97,7 +108,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                     ctx.config,
                     args.targets,
                     mx_domains=args.mx,
-                    confirm=args.confirm,
+                    confirm=not args.no_data,
                     tls=args.tls,
                     only_tests=tuple(args.test),
                     progress=progress,
@@ -107,7 +118,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             progress.clear()
             ctx.error(str(exc))
             return ExitCode.USAGE
-    return ctx.finish_check(outcome, text, args.json, started)
+    verbose = args.details or args.verbose > 0
+    return ctx.finish_check(outcome, lambda data: text(data, verbose=verbose), args.json, started)
 
 
 def list_tests(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -73,7 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=3000,
         help="HTTP port (default 3000; 0: any)",
     )
-    parser.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="HTTP address (default 127.0.0.1: behind the TLS proxy; 0.0.0.0 for every address)",
+    )
     parser.add_argument(
         "--shell", action="store_true", help="the shell adapter even when Slack tokens are set"
     )

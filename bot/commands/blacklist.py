@@ -36,7 +36,7 @@ async def run(ctx: CommandContext, text: str) -> ChatReply:
             raise CommandUsageError(str(exc)) from None
         for target in [*targets, *mx_domains]:
             ctx.require_watched(target)
-    count = len(targets) + len(mx_domains)
+    count = len(set(targets)) + len(set(mx_domains))  # a name typed twice is checked once
     await ctx.progress(f"checking {count} target{'s' if count != 1 else ''} on the DNS blocklists…")
     try:
         async with forwarded_progress(ctx.progress) as progress:

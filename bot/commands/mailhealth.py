@@ -7,7 +7,7 @@ import inspect
 from dataclasses import dataclass
 
 from bot.commands.base import CommandContext, CommandDenied, CommandUsageError
-from bot.render.reply import ChatReply, context, escape, header, sections
+from bot.render.reply import ChatReply, context, escape, header, mention, sections
 from bot.store import WATCH_KINDS
 from bot.watchlist import WatchValueError, classify
 
@@ -107,7 +107,7 @@ def watch(ctx: CommandContext, request: Request) -> ChatReply:
     if request.action == "add":
         added = ctx.store.add_watch(item.kind, item.value, added_by=_added_by(ctx))
         if not added:
-            text = f"{item.kind} {item.value} is already on the watch list."
+            text = f"{item.kind} `{escape(item.value)}` is already on the watch list."
         else:
             text = (
                 f":eyes: {who} added {item.kind} `{escape(item.value)}` to the watch list; "
@@ -122,7 +122,7 @@ def watch(ctx: CommandContext, request: Request) -> ChatReply:
             f":wastebasket: {who} removed {item.kind} `{escape(item.value)}` from the watch list."
         )
     plain = text.replace(":eyes: ", "").replace(":wastebasket: ", "").replace("`", "")
-    return ChatReply(text=plain, blocks=sections(text))
+    return ChatReply(text=plain, blocks=sections(text))  # both already escaped
 
 
 def watch_list(ctx: CommandContext) -> ChatReply:
@@ -133,7 +133,7 @@ def watch_list(ctx: CommandContext) -> ChatReply:
         )
         return ChatReply(text=text.replace("`", ""), blocks=sections(text))
     lines = [f"• {i.kind} `{escape(i.value)}` — added {i.added_at[:10]}" for i in items]
-    plain = "\n".join(f"{i.kind} {i.value}" for i in items)
+    plain = "\n".join(f"{i.kind} {escape(i.value)}" for i in items)
     return ChatReply(
         text=f"Watch list ({len(items)}):\n{plain}",
         blocks=[header(f"Watch list ({len(items)})"), *sections("\n".join(lines))],
@@ -144,7 +144,7 @@ def help_reply(ctx: CommandContext) -> ChatReply:
     from bot.commands import chat_commands
 
     commands = chat_commands()
-    lines = [f"`{escape(m.USAGE)}`\n    {m.SUMMARY}" for _, m in sorted(commands.items())]
+    lines = [f"`{escape(m.USAGE)}`\n    {escape(m.SUMMARY)}" for _, m in sorted(commands.items())]
     if ctx.requester.is_admin:
         role = "You are an admin: you may check any target and edit the watch list."
     else:
@@ -153,7 +153,7 @@ def help_reply(ctx: CommandContext) -> ChatReply:
             "admins may check anything and edit the watch list."
         )
     plain = "relaywatch commands:\n" + "\n".join(
-        f"{m.USAGE} — {m.SUMMARY}" for m in commands.values()
+        escape(f"{m.USAGE} — {m.SUMMARY}") for m in commands.values()
     )
     return ChatReply(
         text=plain,
@@ -168,7 +168,7 @@ def help_reply(ctx: CommandContext) -> ChatReply:
 
 def _who(ctx: CommandContext) -> str:
     user = ctx.requester.user_id
-    return "the shell operator" if ctx.requester.channel_id == "shell" else f"<@{user}>"
+    return "the shell operator" if ctx.requester.channel_id == "shell" else mention(user)
 
 
 def _added_by(ctx: CommandContext) -> str:

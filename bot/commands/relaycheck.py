@@ -17,7 +17,7 @@ from handlers.relay import TargetError, TargetNotAllowed
 
 NAME = "relaycheck"
 # the usage hint: Slack's manifest, `/mailhealth help` and usage errors all show it; <x> is a value
-HINT = "[<host[:port]> ... | --mx <domain>] [--confirm] [--tls auto|require|off]"
+HINT = "[<host[:port]> ... | --mx <domain>] [--no-data] [--tls auto|require|off]"
 USAGE = f"/{NAME} {HINT}"
 SUMMARY = "test mail servers for open relaying (no argument: every server on the watch list)"
 
@@ -62,11 +62,12 @@ async def run(ctx: CommandContext, text: str) -> ChatReply:
 
 
 def parse_args(text: str) -> tuple[list[str], list[str], bool, str | None]:
-    """'mx.example.com:25 --mx example.org --confirm' → (targets, mx domains, confirm, tls)."""
+    """'mx.example.com:25 --mx example.org --no-data' → (targets, mx domains, confirm, tls);
+    confirm (DATA after an accepted RCPT) is on unless --no-data; --confirm is accepted."""
     words = text.split()
     targets: list[str] = []
     mx_domains: list[str] = []
-    confirm = False
+    confirm = True
     tls: str | None = None
     index = 0
     while index < len(words):
@@ -83,8 +84,10 @@ def parse_args(text: str) -> tuple[list[str], list[str], bool, str | None]:
                 raise CommandUsageError(f"--tls takes auto, require or off, not {value!r}")
             index += 2
             continue
-        if word == "--confirm":
-            confirm = True
+        if word == "--no-data":
+            confirm = False
+        elif word == "--confirm":
+            pass  # the default now; accepted so old habits and saved commands still work
         elif word.startswith("-"):
             raise CommandUsageError(f"unknown option {word!r}")
         else:

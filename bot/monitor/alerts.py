@@ -29,7 +29,7 @@ from bot.digest.facts import (
 )
 from bot.poster import ChatPoster
 from bot.render.containment import suspect_buttons
-from bot.render.reply import ChatReply, buttons, context, escape, plain_reply, sections
+from bot.render.reply import ChatReply, buttons, context, escape, mention, plain_reply, sections
 from bot.store import AlertRecord, CheckRecord, Store, iso
 from handlers.delisting.cases import hours as listed_for
 from handlers.numbers import NumberError, parse_count
@@ -118,7 +118,8 @@ class Alerter:
             )
         text = f":arrows_counterclockwise: `{escape(record.subject)}` " + "; ".join(parts) + "."
         if facts.listings:
-            text += f" Still listed on {len(facts.listings)}."
+            still = len({x.zone for x in facts.listings})
+            text += f" Still listed on {still} list{'s' if still != 1 else ''}."
         if unknown:
             text += " Not known this time (list did not answer): " + ", ".join(
                 z for _, z in unknown
@@ -398,11 +399,11 @@ def acknowledge(store: Store, alert_id: str | int, user_id: str) -> ChatReply:
     try:
         number = parse_count(str(alert_id), "an alert id")
     except NumberError:
-        return plain_reply(f"not an alert id: {alert_id!r}", ephemeral=True)
+        return plain_reply(escape(f"not an alert id: {alert_id!r}"), ephemeral=True)
     if not store.acknowledge_alert(number, user_id):
         return plain_reply(f"alert #{number} does not exist (any more)", ephemeral=True)
     return plain_reply(
-        f":eyes: acknowledged by <@{user_id}> at {store.now()} — the next digest shows it."
+        f":eyes: acknowledged by {mention(user_id)} at {store.now()} — the next digest shows it."
     )
 
 
@@ -418,17 +419,33 @@ def _zone(listing: ListingFact) -> str:
 
 
 def _listing_opening(record: CheckRecord, facts: BlacklistFacts) -> tuple[str, ChatReply]:
-    lines = []
+    # one line per list, not per (address, list) pair: a watched range can have hundreds of
+    # listed addresses on a handful of lists, and the count is of lists
+    by_zone: dict[str, list[ListingFact]] = {}
     for listing in facts.listings:
-        line = f"• {escape(_zone(listing))}"
-        if listing.severity:
-            line += f" [{listing.severity}]"
-        if listing.delist_url:
-            line += f" — delist: {listing.delist_url}"
+        by_zone.setdefault(listing.zone, []).append(listing)
+    lines = []
+    for zone, listings in by_zone.items():
+        first = listings[0]
+        meaning = "; ".join(first.meanings) or ", ".join(first.codes)
+        targets = sorted({x.target for x in listings if x.target})
+        line = f"• {escape(zone)}" + (f" ({escape(meaning)})" if meaning else "")
+        if len(targets) == 1:
+            line += f" as {escape(targets[0])}"
+        elif targets:
+            shown = ", ".join(escape(t) for t in targets[:5])
+            more = f" and {len(targets) - 5} more" if len(targets) > 5 else ""
+            line += f": {len(targets)} addresses ({shown}{more})"
+        if first.severity:
+            line += f" [{escape(first.severity)}]"
+        if first.delist_url:
+            line += f" — delist: {escape(first.delist_url)}"
         lines.append(line)
+    addresses = {x.target for x in facts.listings if x.target}
     head = (
-        f":rotating_light: `{escape(record.subject)}` is listed on {len(facts.listings)} "
-        f"blocklist{'s' if len(facts.listings) != 1 else ''}"
+        f":rotating_light: `{escape(record.subject)}` is listed on {len(by_zone)} "
+        f"blocklist{'s' if len(by_zone) != 1 else ''}"
+        + (f" ({len(addresses)} addresses)" if len(addresses) > 1 else "")
     )
     text = head + "\n" + "\n".join(lines)
     reply = ChatReply(

@@ -18,6 +18,7 @@ from bot.render.reply import (
     divider,
     escape,
     header,
+    link,
     result_buttons,
     sections,
 )
@@ -42,6 +43,11 @@ def headline(data: dict[str, Any]) -> str:
     healthy = lists.get("healthy", 0)
     if data.get("errors") and not data.get("targets") and not data.get("ranges"):
         return "Blacklist check could not run: " + "; ".join(data.get("errors", []))
+    if data.get("diagnosis") and status != "problem":
+        return (
+            f"Could not check: {healthy} of {lists.get('asked', 0)} lists healthy — "
+            f"{data['diagnosis']}"
+        )
     if status == "problem":
         worst = max((len(t["listed"]) for t in listed), default=0)
         if len(listed) == 1:
@@ -61,10 +67,9 @@ def text(result: CheckOutcome | dict[str, Any]) -> str:
     for entry in data.get("targets", []):
         lines.extend(_target_lines(entry))
     for summary in data.get("ranges", []):
+        checked = (data.get("lists") or {}).get("healthy")
         lines.append(
-            f"{summary['range']}: {summary['addresses_checked']:,} addresses checked, "
-            f"{summary['addresses_listed']:,} listed, {summary['addresses_failed']:,} with failures"
-            " (clean addresses are not itemised)"
+            _range_line(data, summary) + (" (clean addresses are not itemised)" if checked else "")
         )
     lines.extend(_trouble_lines(data))
     if data.get("status") == "problem":
@@ -92,6 +97,8 @@ def _target_lines(entry: dict[str, Any]) -> list[str]:
                 lines.append(f"      list says: {item['txt']}")
             if item.get("delist_url"):
                 lines.append(f"      delist: {item['delist_url']}")
+    elif "lists_healthy" in entry and not healthy:
+        lines.append(f"{name}: NOT CHECKED — no healthy list to ask")
     elif entry.get("failed"):
         lines.append(
             f"{name}: not listed on the {answered} lists that answered; "
@@ -117,7 +124,14 @@ def _trouble_lines(data: dict[str, Any]) -> list[str]:
             lines.append(f"  … and {len(failures) - 200} more")
     if data.get("unhealthy"):
         lines += ["", "Unhealthy lists (failed the RFC 5782 self-test; answers set aside):"]
-        for item in data["unhealthy"]:
+        common, others = _split_common(data)
+        if common:
+            said = "" if data.get("status") == "problem" else " (the cause is in the headline)"
+            lines.append(
+                f"  {len(common)} lists: {common[0]['reason']}"
+                + (said or f" — likely cause: {data['diagnosis']}")
+            )
+        for item in others:
             lines.append(f"  {item['zone']} — {item['reason']}: {item.get('detail', '')}")
     if data.get("errors"):
         lines += ["", "Errors:"] + [f"  {e}" for e in data["errors"]]
@@ -174,7 +188,7 @@ def chat_reply(
     title = f"{STATUS_EMOJI[colour]} {headline(data)}"
     blocks: list[Any] = [header(f"Blacklist: {outcome.subject}")]
     blocks += sections(escape(title))
-    fallback = [title]
+    fallback = [escape(title)]
     listed = [t for t in data.get("targets", []) if t.get("listed")]
     # majors first across targets, then by target
     listed.sort(key=lambda t: (_worst_rank(t), t["target"]))
@@ -192,13 +206,7 @@ def chat_reply(
     if clean and listed:
         blocks.append(context("Not listed: " + ", ".join(escape(c) for c in clean[:30])))
     for summary in data.get("ranges", []):
-        blocks.append(
-            context(
-                f"{escape(summary['range'])}: {summary['addresses_checked']:,} addresses checked, "
-                f"{summary['addresses_listed']:,} listed, "
-                f"{summary['addresses_failed']:,} with failures"
-            )
-        )
+        blocks.append(context(escape(_range_line(data, summary))))
     trouble = _trouble_markdown(data)
     if trouble:
         blocks.append(divider())
@@ -229,8 +237,8 @@ def _listing_markdown(entry: dict[str, Any]) -> str:
     for item in entry["listed"]:
         label = SEVERITY_LABEL.get(item.get("severity", ""), item.get("severity", ""))
         meaning = "; ".join(item.get("meanings", [])) or ", ".join(item.get("codes", []))
-        link = f" — <{item['delist_url']}|delist>" if item.get("delist_url") else ""
-        lines.append(f"• *{label}* `{item['zone']}`: {escape(meaning)}{link}")
+        delist = f" — {link(item['delist_url'], 'delist')}" if item.get("delist_url") else ""
+        lines.append(f"• *{label}* `{escape(item['zone'])}`: {escape(meaning)}{delist}")
         if item.get("txt"):
             lines.append(f"    _{escape(item['txt'][:300])}_")
     return "\n".join(lines)
@@ -243,20 +251,54 @@ def _trouble_markdown(data: dict[str, Any]) -> str:
         lines.append(f"*Could not check* ({len(failures)}; never counted as clean):")
         for target, failure in failures[:10]:
             lines.append(
-                f"• {escape(target)} on `{failure['zone']}`: {failure['reason']} — "
+                f"• {escape(target)} on `{escape(failure['zone'])}`: {escape(failure['reason'])} — "
                 f"{escape(failure.get('detail', ''))}"
             )
         if len(failures) > 10:
             lines.append(f"• … {len(failures) - 10} more in the thread")
     if data.get("unhealthy"):
         lines.append(f"*Unhealthy lists* ({len(data['unhealthy'])}; answers set aside):")
-        for item in data["unhealthy"][:15]:
-            lines.append(f"• `{item['zone']}`: {item['reason']} — {escape(item.get('detail', ''))}")
+        common, others = _split_common(data)
+        if common:
+            lines.append(
+                f"• {len(common)} lists: {escape(common[0]['reason'])} — "
+                f"{escape(data.get('diagnosis', ''))}"
+            )
+        for item in others[:15]:
+            lines.append(
+                f"• `{escape(item['zone'])}`: {escape(item['reason'])} — "
+                f"{escape(item.get('detail', ''))}"
+            )
     for error in data.get("errors", []):
         lines.append(f":x: {escape(error)}")
     for warning in data.get("warnings", []):
         lines.append(f":warning: {escape(warning)}")
     return "\n".join(lines)
+
+
+def _range_line(data: dict[str, Any], summary: dict[str, Any]) -> str:
+    if "healthy" in (data.get("lists") or {}) and not data["lists"]["healthy"]:
+        return (
+            f"{summary['range']}: NOT CHECKED — no healthy list to ask "
+            f"({summary['addresses_checked']:,} addresses)"
+        )
+    return (
+        f"{summary['range']}: {summary['addresses_checked']:,} addresses checked, "
+        f"{summary['addresses_listed']:,} listed, {summary['addresses_failed']:,} with failures"
+    )
+
+
+def _split_common(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(unhealthy lists that share the diagnosed cause, the rest): the first are said once."""
+    unhealthy = data.get("unhealthy") or []
+    if not data.get("diagnosis") or not unhealthy:
+        return [], list(unhealthy)
+    counts: dict[str, int] = {}
+    for item in unhealthy:
+        counts[item.get("reason", "")] = counts.get(item.get("reason", ""), 0) + 1
+    reason = max(counts, key=lambda r: counts[r])
+    common = [i for i in unhealthy if i.get("reason", "") == reason]
+    return common, [i for i in unhealthy if i.get("reason", "") != reason]
 
 
 def _rerun(outcome: CheckOutcome) -> str:

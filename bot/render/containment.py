@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.containment import Applied, Listing, Outcome, Released
-from bot.render.reply import ChatReply, context, escape, sections
+from bot.render.reply import ChatReply, context, escape, mention, sections
 from bot.store import iso
 from handlers.policy.containment import format_duration
 from handlers.policy.model import Containment
@@ -51,7 +51,7 @@ CONTAIN_ACTION = "contain"
 def who(set_by: str) -> str:
     """A Slack user ID becomes a mention; anything else (a login name) is shown as text."""
     if _SLACK_USER.match(set_by):
-        return f"<@{set_by}>"
+        return mention(set_by)
     return escape(set_by) or "someone"
 
 

@@ -22,6 +22,7 @@ from bot.render.reply import (
     divider,
     escape,
     header,
+    mention,
     sections,
 )
 
@@ -147,7 +148,8 @@ def chat_reply(digest: Digest) -> ChatReply:
         alert_lines = []
         for alert in digest.open_alerts:
             who = (
-                f"acknowledged by <@{alert.acknowledged_by}> {_when(alert.acknowledged_at, zone)}"
+                f"acknowledged by {mention(alert.acknowledged_by)} "
+                f"{_when(alert.acknowledged_at, zone)}"
                 if alert.acknowledged_by
                 else "*not acknowledged*"
             )
@@ -156,7 +158,8 @@ def chat_reply(digest: Digest) -> ChatReply:
             if alert.state != "open":
                 alert_lines.append(
                     f"• #{alert.id} {escape(alert.summary)} — acknowledged by "
-                    f"<@{alert.acknowledged_by}> {_when(alert.acknowledged_at, zone)}, now closed"
+                    f"{mention(alert.acknowledged_by)} {_when(alert.acknowledged_at, zone)}, "
+                    "now closed"
                 )
         blocks += sections("*Alerts*\n" + "\n".join(alert_lines))
     if digest.delisting:
@@ -166,7 +169,7 @@ def chat_reply(digest: Digest) -> ChatReply:
         )
     blocks.append(buttons(("rerun", "Re-run", "mailhealth")))
     return ChatReply(
-        text=f"Mail health digest: {digest.status} — " + "; ".join(digest.reasons),
+        text=f"Mail health digest: {digest.status} — " + "; ".join(map(escape, digest.reasons)),
         blocks=blocks,
         thread=_thread(digest),
     ).fitted()

@@ -196,7 +196,7 @@ def chat_reply(
         title = f"{STATUS_EMOJI['grey']} Mail summary ({window}) could not complete"
         body = escape(str(data.get("error", "unknown error")))
         return ChatReply(
-            text=f"{title}: {data.get('error')}",
+            text=escape(f"{title}: {data.get('error')}"),
             blocks=[header(title), *sections(body)],
         )
     suspects = data.get("suspects") or []
@@ -216,7 +216,7 @@ def chat_reply(
         ", ".join(parts) if parts else "no suspects"
     )
     blocks = [header(title), *sections(escape(headline(data)))]
-    fallback = [title, headline(data)]
+    fallback = [escape(title), escape(headline(data))]
     thread: list[ChatReply] = []
     for item in suspects[:CHAT_SUSPECTS]:
         blocks.append(divider())
@@ -224,7 +224,7 @@ def chat_reply(
         contain = _contain_buttons(item, throttle_rate)
         if contain is not None:
             blocks.append(contain)
-        fallback.append(_suspect_line(item))
+        fallback.append(escape(_suspect_line(item)))
         thread.append(_evidence_reply(item))
     if count > CHAT_SUSPECTS:
         blocks.append(context(f"{count - CHAT_SUSPECTS} more suspects in the full report"))
@@ -265,8 +265,9 @@ def _lan_note(data: dict[str, Any]) -> str:
 def _lines_note(data: dict[str, Any]) -> str:
     window_info = data.get("window") or {}
     return (
-        f"{data.get('lines', 0):,} log lines, first {window_info.get('first_line') or '–'}, "
-        f"last {window_info.get('last_line') or '–'}; "
+        f"{data.get('lines', 0):,} log lines, "
+        f"first {escape(window_info.get('first_line') or '–')}, "
+        f"last {escape(window_info.get('last_line') or '–')}; "
         f"{data.get('unparsed_lines', 0)} unparsed"
     )
 
@@ -311,7 +312,7 @@ def _evidence_reply(item: dict[str, Any]) -> ChatReply:
     title = f"Evidence for {item.get('subject')} ({item.get('kind')})"
     body = "\n".join(evidence) or "(no log lines kept)"
     return ChatReply(
-        text=f"{title}\n{body}",
+        text=escape(f"{title}\n{body}"),
         blocks=[*sections(f"*{escape(title)}*"), *code_sections(body)],
     )
 

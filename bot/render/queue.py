@@ -9,21 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render.reply import ChatReply, context, escape, header, sections
+from bot.render.terminal import visible
 from handlers.queue import QueueActionResult
 
 _ACTION_WORDS = {"hold": "held", "release": "released", "delete": "deleted"}
-
-
-def visible(text: str) -> str:
-    """Control characters (terminal escapes, CR, bidi overrides) shown as \\xNN, never obeyed."""
-    return "".join(
-        ch
-        if ch.isprintable() or ch == " "
-        else f"\\x{ord(ch):02x}"
-        if ord(ch) < 256
-        else f"\\u{ord(ch):04x}"
-        for ch in text
-    )
 
 
 def size(value: int) -> str:

@@ -39,13 +39,54 @@ VERDICT_HEADLINE = {
 VERDICT_ORDER = ("open", "suspect", "inconclusive", "unreachable", "closed")
 
 
-def text(result: RelayReport | dict[str, Any]) -> str:
-    """Terminal text: verdict and explanation first, then every test, diagnostics and warnings."""
+def text(result: RelayReport | dict[str, Any], verbose: bool = False) -> str:
+    """Terminal text. Several targets: one summary line each first. A closed target is one line
+    and its refused count (its warnings too); a target that needs action gets its explanation,
+    its tests (accepted first), diagnostics and warnings. `verbose`: every target in full."""
     data = result if isinstance(result, dict) else result.to_dict()
-    blocks = [_target_text(entry) for entry in data.get("targets", [])]
-    if len(blocks) > 1:
-        blocks.append(_summary_line(data))
-    return "\n\n".join(blocks) if blocks else "no targets were checked"
+    targets = data.get("targets", [])
+    if not targets:
+        return "no targets were checked"
+    blocks = []
+    if len(targets) > 1:
+        blocks.append("\n".join([_summary_line(data), *(f"  {target_line(t)}" for t in targets)]))
+    for entry in targets:
+        if entry.get("verdict") == "closed" and not verbose:
+            if len(targets) == 1 or entry.get("warnings"):
+                blocks.append(_closed_text(entry))
+            continue
+        blocks.append(_target_text(entry))
+    return "\n\n".join(blocks)
+
+
+def target_line(entry: dict[str, Any]) -> str:
+    """'mx.example.com:25 (192.0.2.7) — closed (not a relay): 23 of 23 relay attempts refused'."""
+    verdict = entry.get("verdict", "")
+    line = f"{entry.get('target')} ({entry.get('address') or '?'}) — "
+    line += VERDICT_HEADLINE.get(verdict, verdict)
+    tests = entry.get("tests") or []
+    if not tests:
+        return line + (f": {_one_line(entry['error'])}" if entry.get("error") else "")
+    counts = entry.get("counts") or {}
+    accepted = sum(1 for t in tests if t.get("accepted"))
+    refused = counts.get("refused", sum(1 for t in tests if t.get("outcome") == "refused"))
+    if verdict == "closed":
+        return line + f": {refused} of {len(tests)} relay attempts refused"
+    others = len(tests) - accepted - refused
+    parts = [f"{accepted} accepted"] if accepted else []
+    parts.append(f"{refused} refused")
+    if others:
+        parts.append(f"{others} undecided")
+    return line + ": " + ", ".join(parts) + f" of {len(tests)}"
+
+
+def _closed_text(entry: dict[str, Any]) -> str:
+    lines = [target_line(entry)]
+    warnings = entry.get("warnings") or []
+    lines.extend(_indent(f"! {w}", "  ", "    ") for w in warnings)
+    if len(lines) == 1:
+        lines.append("  every test and the diagnostics: --details (or the stored check's details)")
+    return "\n".join(lines)
 
 
 def _summary_line(data: dict[str, Any]) -> str:
@@ -64,7 +105,7 @@ def _target_text(entry: dict[str, Any]) -> str:
     if entry.get("source_ip"):
         lines.append(
             f"  probed from {entry['source_ip']}"
-            + (" with --confirm" if entry.get("confirm") else "")
+            + ("" if entry.get("confirm", True) else " (RCPT only: --no-data)")
         )
     tests = _ordered_tests(entry.get("tests", []))
     if tests:
@@ -179,6 +220,10 @@ def details_text(data: dict[str, Any]) -> str:
             out.append(f"from {entry['source_ip']}")
         if entry.get("explanation"):
             out.append(entry["explanation"])
+        diag_lines = diagnostics_lines(entry.get("diagnostics") or {})
+        if diag_lines:
+            out.append("-- diagnostics")
+            out.extend(diag_lines)
         if entry.get("session_log"):
             out.append("-- session")
             out.extend(_exchange_lines(entry["session_log"]))
@@ -221,16 +266,41 @@ def chat_reply(
     else:
         title = "Relay check: " + _summary_line(data).split(": ", 1)[-1]
     blocks = [header(f"{title}")]
-    fallback = [f"{title}"]
+    fallback = [escape(title)]
     # the servers that need action first
     ordered = sorted(targets, key=lambda t: _verdict_rank(t.get("verdict", "")))
+    if len(targets) > 1:
+        blocks.extend(
+            sections(
+                "\n".join(
+                    f"{STATUS_EMOJI[VERDICT_COLOUR.get(t.get('verdict', ''), 'grey')]} "
+                    f"{escape(target_line(t))}"
+                    for t in ordered
+                )
+            )
+        )
+        blocks.append(divider())
     for entry in ordered:
+        if entry.get("verdict") == "closed":
+            # its summary line above (or the title) says it all; the tests are in the thread
+            if len(targets) == 1:
+                blocks.extend(sections(escape(target_line(entry))))
+            warnings = entry.get("warnings") or []
+            if warnings:
+                blocks.append(
+                    context(
+                        f"*{escape(entry.get('target'))}*: "
+                        + "\n".join(f":warning: {escape(w)}" for w in warnings[:8])
+                    )
+                )
+            fallback.append(escape(target_line(entry)))
+            continue
         blocks.extend(sections(_target_markdown(entry, len(targets) > 1)))
         warnings = entry.get("warnings") or []
         if warnings:
             blocks.append(context("\n".join(f":warning: {escape(w)}" for w in warnings[:8])))
         fallback.append(
-            f"{entry.get('target')}: {entry.get('verdict')} — {entry.get('explanation')}"
+            escape(f"{entry.get('target')}: {entry.get('verdict')} — {entry.get('explanation')}")
         )
         blocks.append(divider())
     rerun_args = rerun if rerun is not None else _rerun_args(outcome)
@@ -242,7 +312,7 @@ def chat_reply(
         "relaycheck-transcript.txt",
     )
     return ChatReply(
-        text="\n".join([title_line, *fallback[1:]]),
+        text="\n".join([escape(title_line), *fallback[1:]]),
         blocks=[header(title_line), *blocks[1:]],
         thread=[transcript],
     ).fitted()
@@ -255,7 +325,7 @@ def _target_markdown(entry: dict[str, Any], named: bool) -> str:
     if named:
         lines.append(
             f"{emoji} *{escape(str(entry.get('target')))}* — "
-            f"*{VERDICT_HEADLINE.get(verdict, verdict)}*"
+            f"*{escape(VERDICT_HEADLINE.get(verdict, verdict))}*"
         )
     lines.append(escape(entry.get("explanation", "")))
     tests = entry.get("tests", [])
@@ -269,7 +339,8 @@ def _target_markdown(entry: dict[str, Any], named: bool) -> str:
                 else ""
             )
             lines.append(
-                f"• `{test.get('name')}` `MAIL FROM:{escape(test.get('mail_from', ''))}` → "
+                f"• `{escape(test.get('name', ''))}` "
+                f"`MAIL FROM:{escape(test.get('mail_from', ''))}` → "
                 f"`RCPT TO:{escape(test.get('rcpt_to', ''))}` ⇒ "
                 f"`{escape(_one_line(test.get('reply', '')))}`" + data_reply
             )

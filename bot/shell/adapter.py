@@ -19,6 +19,7 @@ from bot.dispatch import SHELL_CHANNEL, Dispatcher, DispatchResult, Invocation, 
 from bot.exitcodes import ExitCode
 from bot.failure import new_error_id, one_line
 from bot.progress import TerminalProgress
+from bot.render.terminal import visible
 from bot.shell.poster import ShellPoster
 
 log = logging.getLogger("relaywatch.shell")
@@ -116,7 +117,7 @@ class ShellAdapter:
         self.handled += 1
         if not self.interactive:
             # echo, so a transcript of a scripted run shows which answer belongs to which line
-            self.poster.stream.write(f"> {text}\n")
+            self.poster.stream.write(f"> {visible(text)}\n")
         name, args = parse_command_line(text)
         if name in ("help", "?"):
             name, args = "mailhealth", "help"

@@ -9,9 +9,11 @@ import sys
 import tempfile
 from typing import Any, TextIO
 
-from bot.render.reply import ChatReply
+from bot.render.reply import ChatReply, readable
+from bot.render.terminal import visible
 
 THREAD_INDENT = "    │ "
+# every emoji code relaywatch writes; an unknown :code: is left as typed
 _EMOJI = {
     ":large_green_circle:": "🟢",
     ":large_yellow_circle:": "🟡",
@@ -21,29 +23,39 @@ _EMOJI = {
     ":no_entry:": "⛔",
     ":white_check_mark:": "✔",
     ":hourglass_flowing_sand:": "⏳",
+    ":rotating_light:": "🚨",
+    ":eyes:": "👀",
+    ":wastebasket:": "🗑",
+    ":arrows_counterclockwise:": "🔄",
+    ":x:": "✖",
+    ":information_source:": "ℹ",
 }
-_LINK = re.compile(r"<([^>|]+)\|([^>]*)>")
-_BARE = re.compile(r"<([@#!]?)([^>]+)>")
+_EMOJI_CODE = re.compile(r":[a-z0-9_+-]+:")
+_CODE = re.compile(r"`([^`\n]+)`")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 _ITALIC = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")
+_ENTITY = re.compile(r"&(lt|gt|amp);")
+_ENTITIES = {"lt": "<", "gt": ">", "amp": "&"}
+
+
+def emoji_text(text: str) -> str:
+    return _EMOJI_CODE.sub(lambda m: _EMOJI.get(m.group(0), m.group(0)), text)
+
+
+def unescape(text: str) -> str:
+    """Slack's three entities back to the characters they stand for, in one pass."""
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
 
 
 def mrkdwn_text(text: str) -> str:
-    """Slack mrkdwn → terminal text: links and mentions spelled out, code fences dropped."""
-    text = text.replace("```", "")
+    """Slack mrkdwn → plain terminal text: code fences, backticks, bold and italics dropped, emoji
+    codes drawn, the bot's mentions and links spelled out, escaped text shown as it was.
 
-    def labelled(match: re.Match[str]) -> str:
-        target, label = match.group(1), match.group(2)
-        if target.startswith(("@", "#")):
-            return target[0] + label
-        return f"{label} ({target})" if label and label != target else target
-
-    text = _LINK.sub(labelled, text)
-    text = _BARE.sub(lambda m: (m.group(1) if m.group(1) != "!" else "@") + m.group(2), text)
+    Only markup made by bot.render.reply's helpers is read as markup: any other `<…>` is text
+    (evidence such as RCPT TO:<a@b>), printed as it is."""
+    text = _CODE.sub(r"\1", text.replace("```", ""))
     text = _ITALIC.sub(r"\1", _BOLD.sub(r"\1", text))
-    for code, symbol in _EMOJI.items():
-        text = text.replace(code, symbol)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return unescape(readable(emoji_text(text)))
 
 
 def _as_dict(block: Any) -> dict[str, Any]:
@@ -53,10 +65,8 @@ def _as_dict(block: Any) -> dict[str, Any]:
 def _object_text(obj: dict[str, Any] | None) -> str:
     obj = obj or {}
     text = obj.get("text", "")
-    if obj.get("type") == "plain_text":  # shown verbatim by Slack too (headers, button labels)
-        for code, symbol in _EMOJI.items():
-            text = text.replace(code, symbol)
-        return text
+    if obj.get("type") == "plain_text":  # no mrkdwn in headers and button labels
+        return unescape(readable(emoji_text(text)))
     return mrkdwn_text(text)
 
 
@@ -128,7 +138,7 @@ class ShellPoster:
 
     def _print(self, text: str, threaded: bool) -> None:
         prefix = THREAD_INDENT if threaded else ""
-        lines = text.splitlines() or [""]
+        lines = visible(text).splitlines() or [""]
         self.stream.write("".join(f"{prefix}{line}\n" for line in lines) + "\n")
         self.stream.flush()
 

@@ -8,7 +8,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.delivery import ProgressMessage
 from bot.dispatch import Invocation
-from bot.render.reply import ChatReply, context, plain_reply
+from bot.render.reply import ChatReply, context, escape, mention, plain_reply
 from bot.slack.services import BotServices
 
 log = logging.getLogger("relaywatch.slack")
@@ -28,7 +28,7 @@ async def run_command(
     progress = ProgressMessage(
         services.poster,
         inv.channel_id,
-        title=f"`{inv.line}`: checking…",
+        title=f"`{escape(inv.line)}`: checking…",
         thread_ts=thread_ts,
         interval=services.progress_interval,
         first_after=services.progress_first_after,
@@ -66,7 +66,7 @@ def with_requester(reply: ChatReply, inv: Invocation) -> ChatReply:
     """Adds who asked for this, so a result in a busy channel explains itself."""
     if not reply.blocks:
         return reply
-    note = context(f"<@{inv.user_id}> ran `{inv.line}`")
+    note = context(f"{mention(inv.user_id)} ran `{escape(inv.line)}`")
     return ChatReply(
         text=reply.text,
         blocks=[*reply.blocks, note],

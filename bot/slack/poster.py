@@ -8,14 +8,20 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.render.reply import ChatReply, sections
+from bot.render.reply import ChatReply, inert, inert_payload, sections
 
 log = logging.getLogger("relaywatch.slack")
 
 
 def block_dicts(reply: ChatReply) -> list[dict[str, Any]]:
+    """The blocks as sent: every text field made inert (see bot.render.reply.inert)."""
     blocks = reply.blocks or sections(reply.text)
-    return [b if isinstance(b, dict) else b.to_dict() for b in blocks]
+    return inert_payload([b if isinstance(b, dict) else b.to_dict() for b in blocks])
+
+
+def fallback_text(reply: ChatReply) -> str:
+    """The plain-text fallback as sent (notifications, screen readers): inert like the blocks."""
+    return inert(reply.text)
 
 
 class SlackPoster:
@@ -28,7 +34,7 @@ class SlackPoster:
         reply = reply.fitted()
         response = await self.client.chat_postMessage(
             channel=channel,
-            text=reply.text,
+            text=fallback_text(reply),
             blocks=block_dicts(reply),
             thread_ts=thread_ts,
             unfurl_links=False,
@@ -42,7 +48,7 @@ class SlackPoster:
     async def update(self, channel: str, ts: str, reply: ChatReply) -> None:
         reply = reply.fitted()
         await self.client.chat_update(
-            channel=channel, ts=ts, text=reply.text, blocks=block_dicts(reply)
+            channel=channel, ts=ts, text=fallback_text(reply), blocks=block_dicts(reply)
         )
         await self._follow_ups(channel, ts, reply)
 
@@ -56,7 +62,7 @@ class SlackPoster:
         await self.client.chat_postEphemeral(
             channel=channel,
             user=user,
-            text=reply.text,
+            text=fallback_text(reply),
             blocks=block_dicts(reply),
             thread_ts=thread_ts,
         )
@@ -66,7 +72,7 @@ class SlackPoster:
         reply = reply.fitted()
         webhook = AsyncWebhookClient(response_url, timeout=self.client.timeout)
         response = await webhook.send(
-            text=reply.text,
+            text=fallback_text(reply),
             blocks=block_dicts(reply),
             response_type="ephemeral" if ephemeral else "in_channel",
             replace_original=False,
@@ -84,7 +90,7 @@ class SlackPoster:
                 thread_ts=parent_ts,
                 content=reply.file.content,
                 filename=reply.file.filename,
-                title=reply.file.title,
+                title=inert(reply.file.title),
             )
         for sub in reply.thread:
             await self.post(channel, sub, thread_ts=parent_ts)

@@ -37,6 +37,7 @@ from handlers.blacklist.classify import (
 from handlers.blacklist.health import (
     TEST_POINTS,
     ListHealth,
+    common_failure,
     judge,
     resolver_warnings,
     spamhaus_warning,
@@ -146,6 +147,7 @@ class HealthReport:
     usable: dict[str, list[DnsblList]]
     # kind → every active list of that kind (for "M lists" counts)
     applicable: dict[str, list[DnsblList]]
+    diagnosis: str = ""  # most lists failed the same way: the likely cause (handlers.health)
 
     @property
     def unhealthy(self) -> list[ListHealth]:
@@ -269,7 +271,9 @@ class BlacklistEngine:
         spamhaus = spamhaus_warning(results)
         if spamhaus:
             warnings.append(spamhaus)
-        self.health = HealthReport(list(results), warnings, usable, applicable)
+        self.health = HealthReport(
+            list(results), warnings, usable, applicable, diagnosis=common_failure(results)
+        )
         return self.health
 
     async def _test_list(self, lst: DnsblList, kind: str) -> ListHealth:
@@ -644,16 +648,19 @@ async def run_check(
         kept: list[TargetResult] = []
         checked = 0
         listed = 0
+        # an address given alone and again inside a range is reported once, as given alone
+        named = {(item.kind, item.value) for item in direct}
         async for result in engine.check(items()):
             checked += 1
-            if result.listed:
+            repeated = result.in_range and (result.kind, result.target) in named
+            if result.listed and not repeated:
                 listed += 1
             if result.in_range:
                 summary = summaries[-1 - result.seq]
                 summary.checked += 1
                 summary.listed += bool(result.listed)
                 summary.failed += bool(result.failed)
-                if not (result.listed or result.failed):
+                if repeated or not (result.listed or result.failed):
                     continue  # a clean address in a range: counted, not kept
             kept.append(result)
             say(

@@ -121,3 +121,42 @@ def spamhaus_warning(health: list[ListHealth]) -> str | None:
 
 def _spamhaus(health: ListHealth) -> bool:
     return health.zone.endswith(".spamhaus.org") or health.zone.endswith(".spamhaus.net")
+
+
+# When most lists fail their self-test the same way, the cause is the resolver or the network,
+# not fifty lists at once: one sentence instead of fifty lines.
+_COMMON_CAUSE = {
+    "test-point-missing": (
+        "your resolver answers NXDOMAIN for everything (offline, or filtering): no list "
+        "lists its own test point"
+    ),
+    "refused": "this resolver refuses these zones (REFUSED): use one that recurses for this host",
+    "timeout": "DNS queries time out: the resolver is unreachable or this host is offline",
+    "servfail": "the resolver answers SERVFAIL: it cannot reach the lists' name servers",
+    "blocked": (
+        "the lists refuse this resolver (public resolvers are blocked by most lists): use a "
+        "local recursive resolver"
+    ),
+    "dead-or-wildcard": (
+        "your resolver answers every name with an address (NXDOMAIN rewriting, e.g. an ISP's "
+        "search page): it cannot be used for blocklist checks"
+    ),
+}
+
+
+def common_failure(health: list[ListHealth]) -> str:
+    """'' unless most lists (at least 3, over half of those tested) failed for one reason;
+    then that reason's likely cause, with the count."""
+    if not health:
+        return ""
+    reasons: dict[str, int] = {}
+    for item in health:
+        if not item.healthy:
+            reasons[item.reason] = reasons.get(item.reason, 0) + 1
+    if not reasons:
+        return ""
+    reason, count = max(reasons.items(), key=lambda pair: pair[1])
+    if count < 3 or count * 2 <= len(health):
+        return ""
+    cause = _COMMON_CAUSE.get(reason, f"the self-test failed with {reason}")
+    return f"{cause} ({count} of {len(health)} lists failed the self-test this way)"

@@ -1,7 +1,9 @@
 """Runs the battery against targets: one reused session per target, targets concurrently (bounded).
 
-Never completes a message: the default stops at RCPT; `confirm` sends DATA only after an accepted
-RCPT and hangs up on the 354 without a body or the final dot, so nothing can be queued.
+Never completes a message: after an accepted RCPT it sends DATA (`confirm`, the default) and hangs
+up on the 354 without a body or the final dot, so nothing can be queued; a server that accepts at
+RCPT but refuses at DATA is then told apart from an open relay. `confirm=False` (--no-data) stops
+at RCPT.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from handlers.relay.session import (
     ProbeTimeouts,
     SessionDropped,
     SessionError,
+    SessionGarbled,
     SessionSetupFailed,
     SessionTimeout,
     TlsMode,
@@ -58,13 +61,16 @@ class ProbeOptions:
     names: BatteryNames = field(default_factory=BatteryNames)
     helo_name: str = ""  # empty: "relaywatch-probe.<sender domain>"
     tls: TlsMode = "auto"
-    confirm: bool = False
+    confirm: bool = True  # DATA after an accepted RCPT (hang up on the 354); False: RCPT only
     timeouts: ProbeTimeouts = field(default_factory=ProbeTimeouts)
     # Postfix slows every reply by a second after 10 errors (smtpd_soft_error_limit); a fresh
     # connection before that keeps the battery fast without hiding anything.
     errors_per_session: int = 8
     max_drops: int = 6  # unplanned disconnects tolerated before giving up on a target
     max_consecutive_timeouts: int = 2  # a tarpit: stop instead of waiting out every test
+    # once a tarpit is recognised, the remaining tests run over this many sessions side by side
+    # (a tarpit slows each session, not how many there are), within the tarpit budget
+    tarpit_sessions: int = 8
     check_vrfy: bool = True
     only_tests: tuple[str, ...] = ()
     implicit_tls_ports: tuple[int, ...] = IMPLICIT_TLS_PORTS
@@ -110,6 +116,9 @@ async def check_target(
     )
     try:
         await _run_battery(session, target, options, report, progress)
+    except Exception as exc:  # a probe that breaks is inconclusive, never a crash or "closed"
+        report.verdict, report.error = Verdict.INCONCLUSIVE, f"{type(exc).__name__}: {exc}"
+        report.explanation = f"Inconclusive: the probe failed unexpectedly ({report.error})."
     finally:
         session.close()
         report.source_ip = session.source_ip
@@ -161,7 +170,13 @@ async def _run_battery(
         return
     except BudgetExhausted as exc:
         report.verdict, report.error = Verdict.INCONCLUSIVE, str(exc)
-        report.explanation = f"Inconclusive: {exc}."
+        report.explanation = f"Inconclusive: {exc}." + _tarpit_note(session, report)
+        return
+    except SessionError as exc:  # the greeting came, then EHLO timed out, dropped or broke SMTP
+        report.verdict, report.error = Verdict.INCONCLUSIVE, str(exc)
+        report.explanation = f"Inconclusive: {exc}; no relay test could run." + _tarpit_note(
+            session, report
+        )
         return
     diagnostics = report.diagnostics
     if options.check_vrfy:
@@ -179,26 +194,117 @@ async def _run_battery(
     )
     if progress:
         progress(target, 0, len(tests), None)
-    runner = _BatteryRunner(session, options)
-    for index, test in enumerate(tests, 1):
-        result = await runner.run(test)
-        report.tests.append(result)
+    results: list[RelayTestResult | None] = [None] * len(tests)
+    finished = 0
+
+    def done(index: int, result: RelayTestResult) -> None:
+        nonlocal finished
+        results[index] = result
+        finished += 1
         if progress:
-            progress(target, index, len(tests), result)
+            progress(target, finished, len(tests), result)
+
+    runner = _BatteryRunner(session, options)
+    runners = [runner]
+    index = 0
+    while index < len(tests):
+        if session.tarpit and len(tests) - index > 1 and options.tarpit_sessions > 1:
+            runners += await _run_side_by_side(session, options, tests, index, done)
+            break
+        done(index, await runner.run(tests[index]))
+        index += 1
     await session.quit()
-    verdict, explanation, evidence = decide(report.tests, options.confirm)
-    if runner.stopped_reason and verdict is Verdict.INCONCLUSIVE:
-        explanation += f" (Stopped early: {runner.stopped_reason}.)"
-        report.error = runner.stopped_reason
+    report.tests.extend(
+        result or _not_run(test, "the time for this server ran out first")
+        for test, result in zip(tests, results, strict=True)
+    )
+    verdict, explanation, evidence = decide(report.tests, options.confirm, bool(session.tarpit))
+    stopped = next((r.stopped_reason for r in runners if r.stopped_reason), "")
+    if stopped and verdict is Verdict.INCONCLUSIVE:
+        explanation += f" (Stopped early: {stopped}.)"
+        report.error = stopped
+    if verdict is Verdict.INCONCLUSIVE:
+        explanation += _tarpit_note(session, report)
+    elif session.tarpit:
+        explanation += (
+            f" (The server delays replies like a tarpit ({session.tarpit}); the tests ran over "
+            f"{report.diagnostics.sessions} sessions side by side.)"
+        )
     report.verdict, report.explanation, report.evidence = verdict, explanation, evidence
+
+
+async def _run_side_by_side(
+    session: ProbeSession,
+    options: ProbeOptions,
+    tests: list[RelayTest],
+    start: int,
+    done: Callable[[int, RelayTestResult], None],
+) -> list[_BatteryRunner]:
+    """A tarpit delays every reply, not the number of sessions: the tests from `start` on run
+    over several sessions at once, each taking the next test when it is free, all under the
+    tarpit's deadline. The first session (already open) is one of them."""
+    # the time may not suffice for all: the plain relay forms (the spammer's own case first)
+    # before the address tricks
+    pending = iter(
+        sorted(
+            range(start, len(tests)),
+            key=lambda i: (tests[i].kind != "plain", tests[i].name != "external-to-external"),
+        )
+    )
+    workers = min(options.tarpit_sessions, len(tests) - start)
+    runners = [_BatteryRunner(session, options)]
+    runners += [_BatteryRunner(session.sibling(), options) for _ in range(workers - 1)]
+
+    async def work(runner: _BatteryRunner) -> None:
+        try:
+            for index in pending:
+                done(index, await runner.run(tests[index]))
+                if runner.stopped_reason:
+                    return  # this session gave up; the others keep taking tests
+        finally:
+            if runner.session is not session:
+                await runner.session.quit()
+
+    await asyncio.gather(*(work(r) for r in runners))
+    return runners[1:]
+
+
+def _not_run(test: RelayTest, why: str) -> RelayTestResult:
+    return RelayTestResult(
+        name=test.name,
+        kind=test.kind,
+        description=test.description,
+        mail_from=test.mail_from,
+        rcpt_to=test.rcpt_to,
+        outcome=AttemptOutcome.NOT_RUN,
+        reply=f"not run: {why}",
+    )
+
+
+def _tarpit_note(session: ProbeSession, report: TargetReport) -> str:
+    """Which tests ran before a tarpit's time was up, and what to do instead of waiting longer."""
+    if not session.tarpit:
+        return ""
+    ran = [t.name for t in report.tests if t.outcome is not AttemptOutcome.NOT_RUN]
+    skipped = len(report.tests) - len(ran)
+    return (
+        f" The server behaves like a tarpit ({session.tarpit}): relaywatch stopped after "
+        f"{session.elapsed():.1f} s instead of waiting out every test. Tests that ran: "
+        f"{', '.join(ran) or 'none'}" + (f"; not run: {skipped}" if skipped else "") + ". "
+        "A tarpit delays strangers on purpose and does not show whether the server relays: "
+        "test from an address it does not delay (its allowlist, e.g. postscreen_access), or "
+        "read its relay rules directly (postconf smtpd_relay_restrictions mynetworks)."
+    )
 
 
 async def _check_vrfy_expn(session: ProbeSession, report: TargetReport) -> None:
     diagnostics = report.diagnostics
     for verb in ("VRFY", "EXPN"):
+        if session.tarpit:
+            return  # a tarpit's time goes to the relay tests, not to these diagnostics
         try:
             exchange = await session.command(f"{verb} postmaster", session_level=True)
-        except (SessionDropped, SessionTimeout):
+        except SessionError:
             return  # the battery reconnects; these two are diagnostics, not worth a retry
         enabled = user_lookup_enabled(exchange.code, exchange.reply)
         if verb == "VRFY":
@@ -216,6 +322,9 @@ class _BatteryRunner:
         self.drops = 0
         self.consecutive_timeouts = 0
         self.mail_sent_on_connection = False
+        # a plain test's RCPT accepted and its DATA invited (354): the server is an open relay;
+        # the remaining tests stop at RCPT rather than hang up and reconnect each time
+        self.relay_confirmed = False
         self.stopped_reason = ""  # once set, the remaining tests are not run
         # the session was open when the last test ended; finding it closed now means the server
         # hung up between tests (its unsolicited 421, if any, never reaches us)
@@ -267,6 +376,13 @@ class _BatteryRunner:
                 result.reply = exc.exchange.line if exc.exchange else str(exc)
                 if self.drops > self.options.max_drops:
                     self.stopped_reason = f"the server dropped the connection {self.drops} times"
+                return result
+            except SessionGarbled as exc:
+                self._note(result, exc)
+                self.mail_sent_on_connection = False
+                result.outcome = AttemptOutcome.DROPPED
+                result.reply = exc.exchange.line if exc.exchange else str(exc)
+                self.stopped_reason = str(exc)
                 return result
             except SessionTimeout as exc:
                 self._note(result, exc)
@@ -328,10 +444,11 @@ class _BatteryRunner:
         if rcpt.code is not None and 200 <= rcpt.code < 300:
             result.outcome = AttemptOutcome.ACCEPTED
             result.reply = rcpt.line
-            if self.options.confirm:
+            if self.options.confirm and not self.relay_confirmed:
                 data = await session.data_and_abort()
                 result.exchanges.append(data)
                 result.data_reply = data.line
+                self.relay_confirmed = data.code == 354 and test.kind == "plain"
                 if not session.connected:
                     result.exchanges.append(
                         SmtpExchange("(hang up)", None, "closed without sending a message", 0.0)

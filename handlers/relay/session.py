@@ -36,6 +36,11 @@ class ProbeTimeouts:
     banner: float = 30.0  # also covers the TLS handshake on implicit-TLS ports
     command: float = 30.0
     budget: float = 180.0
+    # A greeting or reply this slow marks a tarpit (it delays strangers on purpose): from then
+    # on the target gets `tarpit_budget` in all, so the answer comes in about that time instead
+    # of after waiting out every test.
+    tarpit_reply: float = 5.0
+    tarpit_budget: float = 30.0
 
 
 class SessionError(Exception):
@@ -52,6 +57,11 @@ class SessionDropped(SessionError):
 
 class SessionTimeout(SessionError):
     """No answer within the command timeout: a tarpit, or a server that stopped talking."""
+
+
+class SessionGarbled(SessionError):
+    """The server's reply broke SMTP (a line or reply without end, a malformed line): hostile or
+    broken; nothing it says after that can be trusted, so the connection is dropped."""
 
 
 class BudgetExhausted(SessionError):
@@ -109,6 +119,8 @@ class ProbeSession:
         self.implicit_tls = port in implicit_tls_ports
         self.tls_context = diagnostic_tls_context()
         self.source_ip = ""
+        self.started = asyncio.get_running_loop().time()
+        self.tarpit = ""  # what gave the tarpit away ("" until something did)
         self.sessions = 0
         self.state = SessionState()
         self._smtp: aiosmtplib.SMTP | None = None
@@ -120,14 +132,51 @@ class ProbeSession:
     def remaining(self) -> float:
         return self.deadline - asyncio.get_running_loop().time()
 
+    def sibling(self) -> ProbeSession:
+        """Another session to the same server under the same deadline, for running tests side
+        by side; it records into the same transcript and diagnostics without overwriting what
+        the first session learnt (greeting, TLS, EHLO)."""
+        other = ProbeSession(
+            address=self.address,
+            port=self.port,
+            server_hostname=self.server_hostname,
+            helo_name=self.helo_name,
+            tls=self.tls_mode,
+            timeouts=self.timeouts,
+            deadline=self.deadline,
+            log=self.log,
+            diagnostics=self.diagnostics,
+        )
+        other.implicit_tls = self.implicit_tls
+        other.started = self.started
+        other.tarpit = self.tarpit
+        other.sessions = 1  # not the first: the diagnostics are the first session's
+        other._skip_starttls = self._skip_starttls
+        return other
+
+    def elapsed(self) -> float:
+        return asyncio.get_running_loop().time() - self.started
+
+    def _note_speed(self, what: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        if self.tarpit or seconds < self.timeouts.tarpit_reply:
+            return
+        self.tarpit = f"{what} took {seconds:.1f} s"
+        self.deadline = min(self.deadline, self.started + self.timeouts.tarpit_budget)
+
     def _limit(self, timeout: float, what: str) -> float:
         left = self.remaining()
         if left <= 0:
             raise BudgetExhausted(
-                f"the target's time budget of {self.timeouts.budget:g}s ran out before {what}",
+                f"{self._budget_text()} ran out before {what}",
                 SmtpExchange(what, None, "not sent: time budget exhausted", 0.0),
             )
         return min(timeout, left)
+
+    def _budget_text(self) -> str:
+        if self.tarpit:
+            return f"the tarpit budget of {self.timeouts.tarpit_budget:g}s"
+        return f"the target's time budget of {self.timeouts.budget:g}s"
 
     @property
     def connected(self) -> bool:
@@ -141,7 +190,7 @@ class ProbeSession:
         self.state = SessionState()
         first = self.sessions == 0
         self.sessions += 1
-        self.diagnostics.sessions = self.sessions
+        self.diagnostics.sessions += 1  # shared by the sessions a tarpit's tests run over
         sock = await self._connect_socket()
         smtp = aiosmtplib.SMTP(
             hostname=self.server_hostname,
@@ -183,6 +232,7 @@ class ProbeSession:
         self._smtp = smtp
         self.state.greeting_code = response.code
         self._record(label, response.code, response.message, started)
+        self._note_speed("the greeting", started)
         if first:
             self._note_banner(response.code, response.message, started)
             if self.implicit_tls:
@@ -332,10 +382,17 @@ class ProbeSession:
         try:
             response = await self._smtp.execute_command(line.encode("utf-8"), timeout=timeout)
         except aiosmtplib.SMTPTimeoutError:
+            self._note_speed(f"the reply to {line.split()[0]}", started)
             exchange = self._exchange(line, None, f"no reply within {timeout:g}s", started)
             if session_level:
                 self.log.append(exchange)
             self.close()
+            if timeout < self.timeouts.command and self.remaining() <= 0.001:
+                # the wait was cut short by the budget, not the server's silence
+                raise BudgetExhausted(
+                    f"{self._budget_text()} ran out waiting for the reply to {line.split()[0]}",
+                    exchange,
+                ) from None
             raise SessionTimeout(
                 f"no reply to {line.split()[0]} within {timeout:g}s", exchange
             ) from None
@@ -345,7 +402,19 @@ class ProbeSession:
                 self.log.append(exchange)
             self.close()
             raise SessionDropped("the server closed the connection", exchange) from None
+        except aiosmtplib.SMTPException as exc:
+            # "Response too long" (a reply line over 8 KB or a reply over 32 KB without end), a
+            # malformed status line: what the server did is the finding, not a crash
+            what = getattr(exc, "message", "") or str(exc) or type(exc).__name__
+            exchange = self._exchange(line, None, f"unusable reply: {what}", started)
+            if session_level:
+                self.log.append(exchange)
+            self.close()
+            raise SessionGarbled(
+                f"the server's reply to {line.split()[0]} broke SMTP ({what})", exchange
+            ) from None
         exchange = self._exchange(line, response.code, response.message, started)
+        self._note_speed(f"the reply to {line.split()[0]}", started)
         if session_level:
             self.log.append(exchange)
         if response.code >= 400:

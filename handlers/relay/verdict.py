@@ -34,8 +34,11 @@ _UNDECIDED = {
 }
 
 
-def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, list[str]]:
-    """(verdict, explanation, evidence test names) for a battery that got at least a session."""
+def decide(
+    tests: list[RelayTestResult], confirm: bool, tarpit: bool = False
+) -> tuple[Verdict, str, list[str]]:
+    """(verdict, explanation, evidence test names) for a battery that got at least a session.
+    `tarpit`: the engine explains what to do about the delays itself (no generic advice)."""
     plain = [t for t in tests if t.accepted and t.kind == "plain"]
     trick = [t for t in tests if t.accepted and t.kind == "trick"]
     if plain:
@@ -47,7 +50,9 @@ def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, l
                 f"OPEN RELAY: the server accepted an external recipient from an unauthenticated "
                 f"external sender in {_count(plain)} ({_names(plain)}), e.g. "
                 f"MAIL FROM:{plain[0].mail_from} → RCPT TO:{plain[0].rcpt_to} answered "
-                f"'{plain[0].reply}'. Spammers can send through it. {FIX_HINT}",
+                f"'{plain[0].reply}'. Spammers can send through it. {FIX_HINT} (Probed at RCPT "
+                "only, --no-data: a server that refuses at DATA looks the same, so this verdict "
+                "may overstate; run without --no-data to tell.)",
                 [t.name for t in plain],
             )
         confirmed = [t for t in plain if t.data_accepted or t.data_reply is None]
@@ -95,18 +100,20 @@ def decide(tests: list[RelayTestResult], confirm: bool) -> tuple[Verdict, str, l
                 parts.append(f"{_count(matching)} {phrase} ({_names(matching, 4)})")
         refused = [t for t in tests if t.outcome is AttemptOutcome.REFUSED]
         refused_text = f"; {_count(refused)} refused" if refused else ""
-        advice = _undecided_advice(undecided)
+        advice = "" if tarpit else " " + _undecided_advice(undecided)
         return (
             Verdict.INCONCLUSIVE,
             f"No relay attempt was accepted, but not all were refused either: "
-            f"{'; '.join(parts)}{refused_text}. {advice}",
+            f"{'; '.join(parts)}{refused_text}.{advice}",
             [t.name for t in undecided],
         )
     deferred = [t for t in tests if t.reply.startswith("4")]
     note = (
-        f" {_count(deferred)} were refused with a temporary code but said relaying is denied "
-        "(Postfix defer_unauth_destination, Debian's default safety net): counted as refused; "
-        "once you trust your configuration, reject_unauth_destination gives a permanent 5xx."
+        f" {_count(deferred)} were refused with a temporary code but said relaying is denied: "
+        "counted as refused. Postfix answers 454 4.7.1 this way for two reasons: "
+        "defer_unauth_destination (Debian's default safety net; once you trust your "
+        "configuration, reject_unauth_destination gives a permanent 5xx), or soft_bounce = yes "
+        "(which turns every reject into a 4xx; check with postconf soft_bounce)."
         if deferred
         else ""
     )
@@ -133,8 +140,9 @@ def _undecided_advice(undecided: list[RelayTestResult]) -> str:
         )
     if AttemptOutcome.TIMEOUT in outcomes:
         return (
-            "The server stopped answering (tarpit, or a slow filter). Raise "
-            "relay.command_timeout / relay.target_budget and re-run."
+            "The server stopped answering (a tarpit, or a stalled filter). A tarpit delays "
+            "strangers on purpose, so waiting longer rarely helps: test from an address it does "
+            "not delay, or read its relay rules directly (postconf smtpd_relay_restrictions)."
         )
     return "Re-run; if it keeps happening, look at the server's log for these sessions."
 

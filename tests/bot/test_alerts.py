@@ -11,6 +11,7 @@ import pytest
 from bot.digest import build_digest
 from bot.monitor import Monitor
 from bot.monitor.alerts import acknowledge
+from bot.render.reply import inert
 from bot.slack.client import web_client
 from bot.slack.poster import SlackPoster
 from bot.store import Store
@@ -228,7 +229,7 @@ async def test_acknowledge_records_who_and_when_for_the_digest(store: Store, clo
     alert = store.open_alert(f"blacklist:{IP}")
     clock.advance(minutes=10)
     reply = acknowledge(store, str(alert.id), "U0ADMIN")
-    assert "acknowledged by <@U0ADMIN>" in reply.text
+    assert "acknowledged by <@U0ADMIN>" in inert(reply.text)
     assert acknowledge(store, "nope", "U0ADMIN").ephemeral
     assert acknowledge(store, "999", "U0ADMIN").ephemeral
     digest = build_digest(store, config(), clock())
@@ -299,3 +300,21 @@ async def test_a_list_that_times_out_does_not_close_its_listing_alert(
     await monitor.run("blacklist")
     assert "no longer listed" in poster.posts[-1].reply.text
     assert store.open_alert(f"blacklist:{IP}") is None
+
+
+async def test_a_listed_range_counts_lists_not_address_list_pairs(store: Store, clock: Clock):
+    poster = RecordingPoster()
+    runner = ScriptedRunner()
+    zones = ["zen.spamhaus.org", "bl.spamcop.net"]
+    data = blacklist_data("192.0.2.1", zones)
+    data["targets"] += [
+        {**data["targets"][0], "target": f"192.0.2.{n}"} for n in range(2, 41)
+    ]  # 40 addresses of a watched range, each on the same 2 lists
+    runner.set("blacklist", "192.0.2.0/26", data)
+    store.add_watch("cidr", "192.0.2.0/26")
+    await _monitor(store, runner, poster, clock).run("blacklist")
+    (opening,) = poster.top_level()
+    assert "is listed on 2 blocklists (40 addresses)" in opening.reply.text
+    assert "291" not in opening.reply.text and "80 blocklists" not in opening.reply.text
+    assert opening.reply.text.count("• zen.spamhaus.org") == 1  # one line per list
+    assert len(opening.reply.text) < 3000

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -429,3 +430,29 @@ async def test_real_relaycheck_then_show_details_in_the_thread(bot: Bot) -> None
     shown = details[0].params["text"]
     assert f"=== {server.target}" in shown  # the relay renderer's transcript, not raw JSON
     assert bot.store.audit_log()[0].command == "show_details"
+
+
+async def test_user_typed_control_sequences_are_echoed_inert(bot: Bot) -> None:
+    """What a user typed reaches Slack as <!channel>, <@U…|…>, <http://…|…>: the ack, usage
+    errors, refusals and unknown-command answers echo it escaped, never live."""
+    typed = "<!channel> <!here|here> <@U0VICTIM|boss> <http://evil.example|click>"
+    bodies = []
+    for command, text in (
+        ("/relaycheck", f"--bogus {typed}"),
+        ("/mailhealth", f"watch frob {typed}"),
+        ("/check", typed),  # a non-admin's refusal names the target
+        ("/nosuch", typed),
+    ):
+        status, body, _ = await bot.slash(command, text)
+        assert status == 200
+        bodies.append(body)
+    event = event_body(f"<@UBOT0001> blacklist {typed}")
+    await bot.post(event, sign(SECRET, event, content_type="application/json"))
+    await bot.settle()
+    sent = [*bodies, *(json.dumps(c.params) for c in bot.slack.calls)]
+    assert len(bot.slack.of("respond")) >= 4
+    for text in sent:
+        for markup in re.findall(r"<[^<>]*>", text.replace("\\u003c", "<")):
+            assert re.fullmatch(r"<@(?:UUSER001|UADMIN01)>", markup), (markup, text)
+    joined = "\n".join(sent)
+    assert "&lt;!channel&gt;" in joined and "&lt;@U0VICTIM|boss&gt;" in joined

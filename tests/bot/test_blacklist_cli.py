@@ -154,3 +154,38 @@ def test_help_has_an_example(capsys):
     with pytest.raises(SystemExit):
         main(["blacklist", "--help"])
     assert "relaywatch blacklist --mx example.com" in capsys.readouterr().out
+
+
+def test_resolver_answering_nxdomain_for_everything_is_one_headline(tmp_path):
+    # every zone exists and is empty: every name, the test points included, is NXDOMAIN
+    with DnsTestServer() as server:
+        for zone in [*HEALTHY_ZONES, *UNHEALTHY_ZONES]:
+            server.add_zone(zone)
+        code, out, _ = run(env_for(tmp_path, server, healthy_only=False), "blacklist", CLEAN_IP)
+    assert code == 3
+    first = out.splitlines()[0]
+    assert first.startswith("Could not check: 0 of ")
+    assert "your resolver answers NXDOMAIN for everything (offline, or filtering)" in first
+    assert out.count("test-point-missing") == 1  # said once, not once per list
+    assert f"{CLEAN_IP}: NOT CHECKED — no healthy list to ask" in out  # never "not listed"
+    assert "not listed" not in out
+
+
+def test_resolver_refusing_every_zone_is_one_headline(tmp_path):
+    with DnsTestServer() as server:  # no zones at all: REFUSED for every name
+        code, out, _ = run(env_for(tmp_path, server, healthy_only=False), "blacklist", CLEAN_IP)
+    assert code == 3
+    assert "this resolver refuses these zones" in out.splitlines()[0]
+    assert out.count("— refused") + out.count("refused:") <= 1
+
+
+def test_address_alone_and_inside_a_range_is_reported_once(tmp_path, dns_server):
+    code, out, _ = run(
+        env_for(tmp_path, dns_server), "blacklist", LISTED_IP, "192.0.2.96/30", "--json"
+    )
+    assert code == 1
+    data = json.loads(out)
+    assert [t["target"] for t in data["targets"]].count(LISTED_IP) == 1
+    assert data["summary"]["listed"] == 1
+    (summary,) = data["ranges"]
+    assert summary["addresses_checked"] == 4 and summary["addresses_listed"] == 1

@@ -121,3 +121,15 @@ async def test_stored_document_renders_details(config, store):
     (record,) = store.checks("blacklist")
     assert "Per-list detail" in details_text(record.result)
     assert "delist: https://delist.example/zen" in text(record.result)
+
+
+async def test_an_address_typed_twice_and_inside_a_range_counts_once(config, store):
+    said: list[str] = []
+    reply = await blacklist.run(
+        context(config, store, said), f"{LISTED_IP} {LISTED_IP} 192.0.2.96/30"
+    )
+    assert said[0] == "checking 2 targets on the DNS blocklists…"
+    assert reply.text.startswith(f":red_circle: {LISTED_IP} is LISTED on")  # one address
+    (record,) = store.checks("blacklist")
+    assert [t["target"] for t in record.result["targets"]] == [LISTED_IP]
+    assert record.result["summary"]["listed"] == 1

@@ -52,6 +52,8 @@ BAD_VALUES: dict[str, Any] = {
     "relay.banner_timeout": -5.0,
     "relay.command_timeout": 0.0,
     "relay.target_budget": -1.0,
+    "relay.tarpit_reply": 0.0,
+    "relay.tarpit_budget": -3.0,
     "relay.concurrency": 0,
     "relay.sender_domain": "exa mple.org",
     "relay.sender_local_part": "",

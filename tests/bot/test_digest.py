@@ -12,6 +12,7 @@ from bot.commands.base import CommandContext, Requester
 from bot.digest import build_digest, build_digest_reply
 from bot.render import digest as render
 from bot.render.reply import MAX_BLOCKS
+from bot.slack.poster import block_dicts
 from bot.store import Store
 from tests.fixtures.digest_history import (
     Clock,
@@ -281,7 +282,7 @@ def test_acknowledged_alerts_show_who_and_when(store: Store, clock: Clock) -> No
     (ack,) = digest.acknowledged
     assert (ack.acknowledged_by, ack.acknowledged_at) == ("U0ADMIN", "2026-11-28T07:03:00+00:00")
     assert "acknowledged by U0ADMIN at 2026-11-28 07:03 UTC" in render.text(digest)
-    rendered = json.dumps([b.to_dict() for b in render.chat_reply(digest).blocks])
+    rendered = json.dumps(block_dicts(render.chat_reply(digest)))  # as sent to Slack
     assert "acknowledged by <@U0ADMIN>" in rendered
 
 

@@ -16,7 +16,7 @@ from bot.dispatch import (
     RateLimiter,
     parse_command_line,
 )
-from bot.render.reply import ChatReply, plain_reply
+from bot.render.reply import ChatReply, inert, plain_reply
 from bot.store import Store
 
 
@@ -113,7 +113,7 @@ async def test_allowed_channels_by_id_or_name(store: Store) -> None:
     )
     elsewhere = await dispatcher.handle(Invocation("mailhealth", "watch list", "U1", "C9"), _noop)
     assert by_id.allowed and by_name.allowed and not elsewhere.allowed
-    assert "<#C0OPS>, #mail-ops" in elsewhere.reply.text
+    assert "<#C0OPS>, #mail-ops" in inert(elsewhere.reply.text)  # as sent to Slack
 
 
 async def test_non_admin_only_watch_list_targets(store: Store) -> None:

@@ -71,10 +71,15 @@ def test_closed_server_text_exit_0(config_file, capsys):
         code = run(config_file, server.target)
     out = capsys.readouterr().out
     assert code == 0
-    assert f"{server.target} (127.0.0.1) — closed" in out
+    # one line and the refused count; the warnings stay, the per-test lines need --details
+    assert f"{server.target} (127.0.0.1) — closed (not a relay): 23 of 23 relay attempts" in out
+    assert "REFUSED" not in out and "diagnostics:" not in out
+    assert "loopback" in out
+    with threaded_smtp_server(RelayPolicy(rcpt=closed_rcpt)) as server:
+        assert run(config_file, server.target, "--details") == 0
+    out = capsys.readouterr().out
     assert "REFUSED" in out and "Relay access denied" in out
     assert "diagnostics:" in out and "banner      220 mx.relaywatch.test" in out
-    assert "loopback" in out
 
 
 def test_unreachable_exit_3(config_file, capsys):
@@ -120,3 +125,29 @@ def test_help_has_an_example(capsys):
     out = capsys.readouterr().out
     assert "relaywatch relaycheck --mx example.com --json" in out
     assert "--confirm" in out and "--list-tests" in out
+
+
+@pytest.mark.parametrize("behaviour", ["endless_line", "endless_reply", "stall"])
+def test_hostile_server_exit_3_with_what_it_did(config_file, capsys, behaviour):
+    from tests.fixtures.hostile_smtp import Hostile, threaded_hostile_server
+
+    with threaded_hostile_server(Hostile(after_banner=behaviour)) as target:
+        code = run(config_file, target)
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "inconclusive" in captured.out and "Traceback" not in captured.err
+    said = "no reply to EHLO" if behaviour == "stall" else "Response too long"
+    assert said in captured.out
+
+
+def test_no_data_and_the_old_confirm_flag(config_file, capsys):
+    with threaded_smtp_server(RelayPolicy(data="554 5.7.1 Relaying denied at DATA")) as server:
+        by_default = run(config_file, server.target, "--test", "external-to-external")
+        default_out = capsys.readouterr().out
+        rcpt_only = run(config_file, server.target, "--no-data", "--test", "external-to-external")
+        rcpt_out = capsys.readouterr().out
+        old_flag = run(config_file, server.target, "--confirm", "--test", "external-to-external")
+        capsys.readouterr()
+    assert by_default == 1 and "SUSPECT" in default_out  # refused at DATA: not open
+    assert old_flag == 1
+    assert rcpt_only == 1 and "OPEN RELAY" in rcpt_out and "may overstate" in rcpt_out

@@ -69,16 +69,17 @@ async def test_no_argument_checks_every_watched_server(store):
     assert blocks[0]["text"]["text"].startswith(":red_circle: Relay check: 1 open, 1 closed")
     body = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert "*Accepted:*" in body and "external-to-external" in body
-    # the open relay comes first, its accepted tests before anything else
-    assert body.index(open_server.target) < body.index(closed.target)
-    assert body.index("*Accepted:*") < body.index(closed.target) < body.index("*Not accepted:*")
+    # one summary line per target first, the open relay first; then only the open relay's tests
+    closed_line = f"{closed.target} (127.0.0.1) — closed (not a relay): 23 of 23 relay attempts"
+    assert body.index(open_server.target) < body.index(closed_line) < body.index("*Accepted:*")
+    assert body.count(closed.target) == 1  # the closed server's tests are in the thread only
     assert "Diagnostics:" in body
     warnings = "\n".join(e["text"] for b in blocks if b["type"] == "context" for e in b["elements"])
     assert "loopback" in warnings and "mynetworks" in warnings
     actions = next(b for b in blocks if b["type"] == "actions")["elements"]
     assert actions[0]["action_id"] == "rerun" and actions[0]["value"] == "relaycheck"
-    (thread,) = reply.thread
-    transcript = thread.file.content if thread.file else thread.text
+    assert len(reply.thread) == 1  # the transcript
+    transcript = details_text(store.checks("relay")[0].result)
     assert "> RCPT TO:<relaywatch-test@example.net>" in transcript
     assert "< 554 5.7.1 <relaywatch-test@example.net>: Relay access denied" in transcript
     (record,) = store.checks("relay")
@@ -187,3 +188,20 @@ def test_details_text_renders_a_stored_document():
     assert "=== mx.example.com:25 (192.0.2.7) — closed" in text
     assert "< 250-mx\n< 250 SIZE 1" in text
     assert "-- null-sender [plain] REFUSED\n> MAIL FROM:<>\n< 250 Ok" in text
+
+
+@pytest.mark.parametrize("behaviour", ["endless_line", "stall"])
+async def test_hostile_server_is_a_verdict_not_an_error(store, behaviour):
+    from bot.dispatch import Dispatcher, Invocation
+    from tests.fixtures.hostile_smtp import Hostile, hostile_server
+
+    async with hostile_server(Hostile(after_banner=behaviour)) as target:
+        port = int(target.rsplit(":", 1)[1])
+        dispatcher = Dispatcher(make_config(extra_ports=[port]), store)
+        result = await dispatcher.handle(
+            Invocation("relaycheck", target, "U1", "C1", source="shell"), Progress()
+        )
+    assert not result.error_id and result.allowed
+    assert "inconclusive" in result.reply.text
+    said = "Response too long" if behaviour == "endless_line" else "no reply to EHLO"
+    assert said in result.reply.text

@@ -12,6 +12,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.dispatch import Invocation
+from bot.render.reply import escape, inert
 from bot.slack.flow import run_command
 from bot.slack.services import services_of
 
@@ -33,7 +34,8 @@ async def handle_slash_command(ack: AsyncAck, command: dict[str, Any], context: 
         channel_name=command.get("channel_name") or "",
         source="slack",
     )
-    await ack(text=f":hourglass_flowing_sand: on it: `{inv.line}`")
+    # the ack goes straight to Slack, past the poster: what the user typed is echoed inert
+    await ack(text=inert(f":hourglass_flowing_sand: on it: `{escape(inv.line)}`"))
     services.work.spawn(
         run_command(services, inv, response_url=command.get("response_url")), name=inv.line
     )

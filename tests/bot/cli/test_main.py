@@ -99,3 +99,10 @@ def test_every_subcommand_has_help_with_an_example(tmp_path: Path) -> None:
         result = relaywatch(name, "--help", home=tmp_path)
         assert result.returncode == 0
         assert "example" in result.stdout.lower(), name
+
+
+def test_usage_errors_show_typed_escape_sequences_visibly(tmp_path: Path) -> None:
+    result = relaywatch("relaycheck", "--\x1b[31mred", "\x07", home=tmp_path)
+    assert result.returncode == 2
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\\x1b[31mred" in result.stderr

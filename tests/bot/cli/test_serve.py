@@ -75,9 +75,7 @@ async def test_http_mode_process_serves_signed_commands_and_stops_on_sigterm(tmp
         "-m",
         "bot.cli",
         "serve",
-        "--http",
-        "--host",
-        "127.0.0.1",
+        "--http",  # no --host: the default is loopback (it sits behind a TLS proxy)
         "--port",
         "0",
         env=env,
@@ -130,3 +128,11 @@ async def test_rejected_token_is_a_one_line_error(tmp_path) -> None:
     assert err.decode().strip().splitlines() == [
         "relaywatch: Slack rejected SLACK_BOT_TOKEN (invalid_auth); check the token"
     ]
+
+
+def test_http_binds_loopback_unless_told_otherwise() -> None:
+    from bot.cli import build_parser
+
+    parser = build_parser(["serve"])
+    assert parser.parse_args(["serve", "--http"]).host == "127.0.0.1"
+    assert parser.parse_args(["serve", "--http", "--host", "0.0.0.0"]).host == "0.0.0.0"

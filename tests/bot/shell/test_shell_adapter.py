@@ -13,7 +13,7 @@ from bot.commands.base import CommandContext
 from bot.config import Config
 from bot.dispatch import Dispatcher
 from bot.exitcodes import ExitCode
-from bot.render.reply import ChatReply, buttons, header, sections
+from bot.render.reply import ChatReply, buttons, header, link, mention, sections
 from bot.shell import ShellAdapter, ShellPoster
 from bot.store import Store
 
@@ -23,7 +23,10 @@ async def _threaded(ctx: CommandContext, text: str) -> ChatReply:
         text="parent",
         blocks=[
             header("Result for <example>"),
-            *sections("*bold* and _italic_ and <https://example.com|a link> for <@U1>"),
+            *sections(
+                f"*bold* and _italic_ and {link('https://example.com', 'a link')} for "
+                f"{mention('U1X')}; `<not a link>` and <http://evil|raw markup> stay text"
+            ),
             buttons(("rerun", "Re-run", "threaded x"), ("show_details", "Show details", "7")),
         ],
         thread=[ChatReply(text="first detail"), ChatReply(text="second detail")],
@@ -57,7 +60,7 @@ async def test_commands_from_stdin_are_answered_in_order(tmp_path) -> None:
     adapter, out, store = _adapter(tmp_path, script)
     assert await adapter.run() == ExitCode.OK
     text = out.getvalue()
-    assert text.index("> /mailhealth watch add") < text.index("added ip `192.0.2.1`")
+    assert text.index("> /mailhealth watch add") < text.index("added ip 192.0.2.1")
     assert (
         text.index("added ip")
         < text.index("> mailhealth watch list")
@@ -77,7 +80,10 @@ async def test_blocks_render_as_text_and_threads_are_indented(tmp_path) -> None:
     await adapter.run()
     lines = out.getvalue().splitlines()
     assert "Result for <example>" in lines
-    assert "bold and italic and a link (https://example.com) for @U1" in lines
+    assert (
+        "bold and italic and a link (https://example.com) for @U1X; "
+        "<not a link> and <http://evil|raw markup> stay text"
+    ) in lines
     assert "  [Re-run: /threaded x]  [Show details: details 7]" in lines
     assert "    │ first detail" in lines and "    │ second detail" in lines
     assert lines.index("    │ first detail") > lines.index("Result for <example>")
@@ -130,7 +136,7 @@ def test_relaywatch_serve_without_tokens_reads_piped_stdin(tmp_path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "added domain `example.com`" in result.stdout
+    assert "added domain example.com" in result.stdout
     assert "Watch list (1)" in result.stdout
     assert (tmp_path / "state" / "relaywatch" / "relaywatch.db").exists()
 

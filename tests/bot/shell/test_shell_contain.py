@@ -37,10 +37,10 @@ async def test_contain_block_list_release_in_the_shell(tmp_path) -> None:
         audit = [(e.user_id, e.command, e.allowed) for e in store.audit_log()]
         assert audit[-1] == ("alice", "contain", True) and len(audit) == 4
     text = out.getvalue()
-    assert "Blocked account `carol@example.com` until" in text
+    assert "Blocked account carol@example.com until" in text
     assert "REJECT 5.7.1" in text and "sendmail/pickup" in text
-    assert "#1 block account `carol@example.com`" in text
-    assert "Released account `carol@example.com`" in text
+    assert "#1 block account carol@example.com" in text
+    assert "Released account carol@example.com" in text
     assert "(only you see this) 127.0.0.1/32 is loopback" in text
 
 

@@ -82,11 +82,12 @@ async def test_closed_server_every_attempt_refused_with_evidence():
 async def test_open_server_one_session_reused_with_rset():
     policy = RelayPolicy()
     async with smtp_server(policy) as server:
-        report = await probe(server.target)
+        report = await probe(server.target, confirm=False)
     assert report.verdict is Verdict.OPEN
     assert set(report.evidence) == PLAIN_NAMES
     assert "external-to-external" in report.evidence
     assert "OPEN RELAY" in report.explanation and "external-to-external" in report.explanation
+    assert "--no-data" in report.explanation and "may overstate" in report.explanation
     # one connection for the whole battery: RSET between tests, never a completed message
     assert policy.sessions == 1 and report.diagnostics.sessions == 1
     sent = commands_of(report)
@@ -123,15 +124,28 @@ async def test_trick_only_server_is_suspect_not_open():
     assert "percent-hack-ip" in report.explanation
 
 
+async def test_open_server_by_default_one_354_then_rcpt_only():
+    policy = RelayPolicy()
+    async with smtp_server(policy) as server:
+        report = await probe(server.target)
+    assert report.verdict is Verdict.OPEN and "354" in report.explanation
+    # DATA once, hang up on its 354 (nothing queued); the rest reuse one more session
+    assert policy.data_commands == 1 and policy.messages_completed == 0
+    assert policy.sessions == 2
+    assert "may overstate" not in report.explanation
+
+
 async def test_accept_at_rcpt_reject_at_data():
     policy = RelayPolicy(data="554 5.7.1 Relaying denied at DATA")
     async with smtp_server(policy) as server:
-        without_confirm = await probe(server.target, only_tests=("external-to-external",))
-        confirmed = await probe(
-            server.target, confirm=True, only_tests=("external-to-external", "null-sender")
+        without_data = await probe(
+            server.target, confirm=False, only_tests=("external-to-external",)
         )
-    assert without_confirm.verdict is Verdict.OPEN  # RCPT acceptance alone counts as open
-    assert confirmed.verdict is Verdict.SUSPECT
+        by_default = await probe(server.target, only_tests=("external-to-external", "null-sender"))
+    assert without_data.verdict is Verdict.OPEN  # RCPT acceptance alone counts as open
+    assert "may overstate" in without_data.explanation
+    confirmed = by_default
+    assert confirmed.verdict is Verdict.SUSPECT  # not open: it refuses at DATA
     assert all(t.data_reply == "554 5.7.1 Relaying denied at DATA" for t in confirmed.tests)
     assert "refused DATA" in confirmed.explanation
     assert policy.messages_completed == 0

@@ -86,6 +86,7 @@ async def test_debian_default_deferring_relay_rule_counts_as_refused(postfix):
     assert report.verdict is Verdict.CLOSED, report.explanation
     assert any(t.reply.startswith("454 4.7.1") for t in report.tests)
     assert "defer_unauth_destination" in report.explanation
+    assert "soft_bounce = yes" in report.explanation  # the other cause of the same 454
 
 
 async def test_open_relay(postfix):
@@ -104,7 +105,11 @@ async def test_open_relay_confirm_never_queues_a_message(postfix):
         postfix.target("open"), confirm=True, only_tests=("external-to-external", "null-sender")
     )
     assert report.verdict is Verdict.OPEN
-    assert all(t.data_reply and t.data_reply.startswith("354") for t in report.tests)
+    # the first accepted plain test goes on to DATA (354, hang up); once that proved the relay
+    # open, the rest stop at RCPT instead of reconnecting each time
+    first, second = report.tests
+    assert first.data_reply and first.data_reply.startswith("354")
+    assert second.accepted and second.data_reply is None
     assert postfix.settled_queue_files() == []
     assert postfix.messages_queued() == []
     assert "lost connection after DATA" in postfix.log()
