@@ -420,7 +420,39 @@ def read_secrets_file(path: Path) -> dict[str, str]:
     return values
 
 
+# Slack's IDs: channels C… (public), G… (private), D… (direct); users U…/W…; user groups S….
+# Authorization compares IDs exactly, never names (members choose and change names).
+_SLACK_ID = {
+    "slack.allowed_channels": ("CGD", "a channel ID such as C0123ABCD (not a #name)"),
+    "slack.admins": ("UW", "a user ID such as U0123ABCD (not a name)"),
+    "slack.admin_usergroup": ("S", "a user group ID such as S0123ABCD (not a @handle)"),
+}
+
+
+def _validate_slack_ids(config: Config) -> None:
+    slack = config.slack
+    values = {
+        "slack.allowed_channels": slack.allowed_channels,
+        "slack.admins": slack.admins,
+        "slack.admin_usergroup": [slack.admin_usergroup] if slack.admin_usergroup else [],
+    }
+    for key, items in values.items():
+        prefixes, expected = _SLACK_ID[key]
+        for item in items:
+            ok = (
+                len(item) >= 2
+                and item[0] in prefixes
+                and item.isascii()
+                and item.isalnum()
+                and item.upper() == item
+            )
+            if not ok:
+                shown = item if len(item) <= 40 else item[:40] + "…"
+                raise ConfigError(f"{key}: {shown!r} is not {expected}")
+
+
 def _validate(config: Config) -> None:
+    _validate_slack_ids(config)
     if config.relay.tls not in ("auto", "require", "off"):
         raise ConfigError(f"relay.tls: expected auto, require or off, got {config.relay.tls!r}")
     if config.blacklist.concurrency < 1:

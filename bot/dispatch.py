@@ -7,6 +7,7 @@ audit log and error handling behave the same whatever the user typed into.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import json
 import logging
@@ -14,10 +15,12 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from bot.auditlog import AuditRow, AuditWriter, RefusalLog
 from bot.commands import chat_commands
 from bot.commands.base import CommandContext, CommandDenied, CommandUsageError, Requester
 from bot.config import Config
@@ -152,6 +155,15 @@ class AdminDirectory:
         return self._members
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A request turned away before any work: answered from memory, audited coalesced."""
+
+    reason: str
+    kind: str  # "rate limit" | "unknown command" | "channel not allowed"
+    first: bool  # the user's first refusal this minute: worth a (costly) answer
+
+
 @dataclass
 class Dispatcher:
     config: Config
@@ -159,6 +171,9 @@ class Dispatcher:
     commands: dict[str, ModuleType | Any] = field(default_factory=chat_commands)
     admins: AdminDirectory | None = None
     rate_limiter: RateLimiter | None = None
+    audit: AuditWriter | None = None
+    refusals: RefusalLog | None = None
+    runner: CommandRunner | None = None
 
     def __post_init__(self) -> None:
         slack = self.config.slack
@@ -166,6 +181,45 @@ class Dispatcher:
             self.admins = AdminDirectory(slack.admins, slack.admin_usergroup)
         if self.rate_limiter is None:
             self.rate_limiter = RateLimiter(slack.commands_per_minute)
+        if self.audit is None:
+            self.audit = AuditWriter(self.store)
+        if self.refusals is None:
+            self.refusals = RefusalLog(self.audit)
+        if self.runner is None:
+            self.runner = CommandRunner()
+
+    # -- admission: in memory only, before the ack and before any other work ----------------
+
+    def admit(self, inv: Invocation) -> Refusal | None:
+        """Rate limit, known command, allowed channel; None: go ahead.
+
+        Costs no store or Slack call, so a transport can answer a refusal in its ack; the audit
+        row is written in the background, coalesced per user and minute.
+        """
+        self.refusals.flush(expired_only=True)  # type: ignore[union-attr]
+        for kind, reason in (
+            ("rate limit", self.rate_denial(inv)),
+            ("unknown command", self.unknown_denial(inv)),
+            ("channel not allowed", self.channel_denial(inv)),
+        ):
+            if reason:
+                first = self.refusals.record(  # type: ignore[union-attr]
+                    inv.user_id, inv.command, inv.args, kind, reason, inv.channel_id
+                )
+                return Refusal(reason, kind, first)
+        return None
+
+    def unknown_denial(self, inv: Invocation) -> str:
+        if inv.command in self.commands or inv.command in _BUTTON_COMMANDS:
+            return ""
+        known = ", ".join(f"/{n}" for n in sorted(self.commands)) or "none"
+        shown = escape(inv.command[:40])
+        return f"unknown command /{shown} (available: {known}; try /mailhealth help)"
+
+    async def close(self) -> None:
+        """Writes the pending refusal counts and every queued audit row (at shutdown)."""
+        self.refusals.flush()  # type: ignore[union-attr]
+        await self.audit.drain()  # type: ignore[union-attr]
 
     # -- authorization ----------------------------------------------------------------------
 
@@ -176,19 +230,12 @@ class Dispatcher:
         return Requester(user_id=inv.user_id, channel_id=inv.channel_id, is_admin=is_admin)
 
     def channel_denial(self, inv: Invocation) -> str:
+        # By channel ID only, exact: a channel's name is chosen by whoever creates or renames
+        # it, so a name match would let any member open a look-alike channel.
         configured = [c.strip() for c in self.config.slack.allowed_channels if c.strip()]
-        if inv.source == "shell" or not configured:
+        if inv.source == "shell" or not configured or inv.channel_id in configured:
             return ""
-        allowed = {c.lstrip("#").lower() for c in configured}
-        if inv.channel_id.lower() in allowed or (
-            inv.channel_name and inv.channel_name.lstrip("#").lower() in allowed
-        ):
-            return ""
-        # IDs become channel links; names are shown as #name
-        where = ", ".join(
-            f"<#{c}>" if c[:1] in "CG" and c.isalnum() and c.isupper() else "#" + c.lstrip("#")
-            for c in configured
-        )
+        where = ", ".join(f"<#{c}>" for c in configured)
         return f"relaywatch is not enabled in this channel; use it in {where}."
 
     def rate_denial(self, inv: Invocation) -> str:
@@ -200,23 +247,37 @@ class Dispatcher:
         limit = self.config.slack.commands_per_minute
         return f"slow down: at most {limit} commands a minute; try again in {wait:.0f} s."
 
-    def _deny(self, inv: Invocation, reason: str) -> DispatchResult:
-        self.store.audit(inv.user_id, inv.command, inv.args, False, reason, inv.channel_id)
+    async def _record(self, inv: Invocation, allowed: bool, reason: str = "") -> None:
+        row = AuditRow(inv.user_id, inv.command, inv.args, allowed, reason, inv.channel_id)
+        await self.audit.write(row)  # type: ignore[union-attr]
+
+    async def _deny(self, inv: Invocation, reason: str) -> DispatchResult:
+        await self._record(inv, False, reason)
         return DispatchResult(plain_reply(f":no_entry: {reason}", ephemeral=True), False, reason)
+
+    def _refused(self, refusal: Refusal) -> DispatchResult:
+        reply = plain_reply(f":no_entry: {refusal.reason}", ephemeral=True)
+        return DispatchResult(reply, False, refusal.reason)
 
     # -- commands ---------------------------------------------------------------------------
 
     async def handle(self, inv: Invocation, progress: Progress) -> DispatchResult:
-        """Authorize, run and audit one command. Never raises: failures become replies."""
-        module = self.commands.get(inv.command)
-        if module is None:
-            known = ", ".join(f"/{n}" for n in sorted(self.commands)) or "none"
-            reason = f"unknown command /{inv.command} (available: {known}; try /mailhealth help)"
-            self.store.audit(inv.user_id, inv.command, inv.args, False, reason, inv.channel_id)
-            return DispatchResult(plain_reply(reason, ephemeral=True), False, reason)
-        denial = self.channel_denial(inv) or self.rate_denial(inv)
-        if denial:
-            return self._deny(inv, denial)
+        """Admit, authorize, run and audit one command. Never raises: failures become replies."""
+        refusal = self.admit(inv)
+        if refusal is not None:
+            await self.audit.drain()  # type: ignore[union-attr]
+            return self._refused(refusal)
+        return await self.run(inv, progress)
+
+    async def run(self, inv: Invocation, progress: Progress) -> DispatchResult:
+        """Runs an admitted command (see `admit`); never raises."""
+        try:
+            return await self._run(inv, progress)
+        except Exception:
+            return await self._failed(inv, "/" + inv.command)
+
+    async def _run(self, inv: Invocation, progress: Progress) -> DispatchResult:
+        module = self.commands[inv.command]
         ctx = CommandContext(
             config=self.config,
             store=self.store,
@@ -224,20 +285,19 @@ class Dispatcher:
             progress=progress,
         )
         try:
-            reply = await module.run(ctx, inv.args)
+            reply = await self.runner.run(module.run, ctx, inv.args)  # type: ignore[union-attr]
         except CommandDenied as exc:
-            return self._deny(inv, str(exc))
+            return await self._deny(inv, str(exc))
         except CommandUsageError as exc:
-            reason = f"usage: {exc}"
-            self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)
+            await self._record(inv, True, f"usage: {exc}")
             text = f"{escape(str(exc))}\nUsage: `{escape(module.USAGE)}`"
-            return DispatchResult(plain_reply(text, ephemeral=True), True, reason)
+            return DispatchResult(plain_reply(text, ephemeral=True), True, f"usage: {exc}")
         except Exception:
-            return self._failed(inv, "/" + inv.command)
-        self.store.audit(inv.user_id, inv.command, inv.args, True, "", inv.channel_id)
+            return await self._failed(inv, "/" + inv.command)
+        await self._record(inv, True)
         return DispatchResult(reply, True)
 
-    def _failed(self, inv: Invocation, what: str) -> DispatchResult:
+    async def _failed(self, inv: Invocation, what: str) -> DispatchResult:
         error_id = new_error_id()
         # The trace goes to the log only: it can hold paths and config an ordinary user should
         # not see; the error id ties the message to the log line.
@@ -247,56 +307,99 @@ class Dispatcher:
         )
         reason = f"error {error_id}"
         try:
-            self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)
+            await self._record(inv, True, reason)
         except Exception:
             log.exception("cannot write the audit row", extra={"error_id": error_id})
         text = (
-            f":warning: `{what}` failed unexpectedly (error id `{error_id}`). "
+            f":warning: `{what}` failed unexpectedly and could not complete "
+            f"(error id `{error_id}`). "
             "The details are in relaywatch's log; give an admin the error id."
         )
         return DispatchResult(plain_reply(text), True, reason, error_id)
 
-    # -- button actions ---------------------------------------------------------------------
+    # -- button actions (admitted by the transport first) ----------------------------------
 
     async def show_details(self, inv: Invocation) -> DispatchResult:
         """The stored JSON of check `inv.args`, rendered by its engine's `details_text`."""
-        denial = self.channel_denial(inv) or self.rate_denial(inv)
-        if denial:
-            return self._deny(inv, denial)
         try:
-            record = self.store.check(int(inv.args))
-        except ValueError:
-            record = None
-        if record is None:
-            reason = f"check {inv.args} is not in the history any more"
-            self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)
-            return DispatchResult(plain_reply(reason, ephemeral=True), True, reason)
-        try:
-            body = details_text(record)
+            return await self._show_details(inv)
         except Exception:
-            return self._failed(inv, "Show details")
-        self.store.audit(inv.user_id, inv.command, inv.args, True, "", inv.channel_id)
+            return await self._failed(inv, "Show details")
+
+    async def _show_details(self, inv: Invocation) -> DispatchResult:
+        check_id = _row_id(inv.args)
+        record = None
+        if check_id is not None:
+            record = await asyncio.to_thread(self.store.check, check_id)
+        if record is None:
+            reason = f"check {escape(inv.args[:20])} is not in the history any more"
+            await self._record(inv, True, reason)
+            return DispatchResult(plain_reply(reason, ephemeral=True), True, reason)
+        body = await asyncio.to_thread(details_text, record)
+        await self._record(inv, True)
         title = f"Details: {record.kind} {record.subject} ({record.finished_at})"
         filename = f"{record.kind}-{record.id}.txt"
         return DispatchResult(detail_reply(title, body, filename), True)
 
     async def acknowledge(self, inv: Invocation) -> DispatchResult:
         """Records who acknowledged alert `inv.args`, and when (shown in the next digest)."""
-        denial = self.channel_denial(inv) or self.rate_denial(inv)
-        if denial:
-            return self._deny(inv, denial)
         try:
-            alert_id = int(inv.args)
-        except ValueError:
-            alert_id = -1
-        if not self.store.acknowledge_alert(alert_id, inv.user_id):
-            reason = f"alert {inv.args} does not exist"
-            self.store.audit(inv.user_id, inv.command, inv.args, True, reason, inv.channel_id)
+            return await self._acknowledge(inv)
+        except Exception:
+            return await self._failed(inv, "Acknowledge")
+
+    async def _acknowledge(self, inv: Invocation) -> DispatchResult:
+        alert_id = _row_id(inv.args)
+        done = alert_id is not None and await asyncio.to_thread(
+            self.store.acknowledge_alert, alert_id, inv.user_id
+        )
+        if not done:
+            reason = f"alert {escape(inv.args[:20])} does not exist"
+            await self._record(inv, True, reason)
             return DispatchResult(plain_reply(reason, ephemeral=True), True, reason)
-        self.store.audit(inv.user_id, inv.command, inv.args, True, "", inv.channel_id)
+        await self._record(inv, True)
         who = "the shell operator" if inv.source == "shell" else f"<@{inv.user_id}>"
         text = f":white_check_mark: Acknowledged by {who} at {self.store.now()} (alert {alert_id})."
         return DispatchResult(plain_reply(text), True)
+
+
+# button actions admitted like commands, though they are not typed
+_BUTTON_COMMANDS = ("show_details", "acknowledge")
+# SQLite's INTEGER is a signed 64-bit value; a longer id cannot name a row
+_MAX_ROW_ID = 2**63 - 1
+
+
+def _row_id(text: str) -> int | None:
+    """A positive row id typed or sent by a button; None for anything else (no traceback)."""
+    text = text.strip()
+    if not text or len(text) > 19 or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= _MAX_ROW_ID else None
+
+
+class CommandRunner:
+    """Runs a chat command in a worker thread with its own event loop.
+
+    Commands call the store synchronously, and SQLite waits (up to its busy timeout) while
+    another process holds the write lock; on the bot's loop that wait would stall every ack.
+    In a thread it only delays that command. Progress calls are handed back to the caller's loop.
+    """
+
+    def __init__(self, max_threads: int = 32) -> None:
+        self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="relaywatch-command")
+
+    async def run(
+        self, run: Callable[[CommandContext, str], Awaitable[Any]], ctx: CommandContext, args: str
+    ) -> Any:
+        home = asyncio.get_running_loop()
+        progress = ctx.progress
+
+        async def forward(text: str) -> None:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(progress(text), home))
+
+        ctx = dataclasses.replace(ctx, progress=forward)
+        return await home.run_in_executor(self._executor, lambda: asyncio.run(run(ctx, args)))
 
 
 def details_text(record: CheckRecord) -> str:

@@ -6,8 +6,11 @@ so a crash mid-run loses at most that run and never earlier history.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -200,18 +203,50 @@ class StoreError(Exception):
     """The store file cannot be opened or has a schema newer than this program."""
 
 
+# transaction() takes the lock itself; now() reads the clock only, so the event loop may call it
+# while a worker thread waits for SQLite
+_UNLOCKED = ("transaction", "now")
+
+
+def _serialized(cls: type) -> type:
+    """Runs every public method under the store's lock.
+
+    The bot keeps blocking store calls off its event loop by running them in worker threads; they
+    share one connection (check_same_thread=False), and the lock keeps two threads from
+    interleaving statements inside each other's transactions.
+    """
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or name in _UNLOCKED or not inspect.isfunction(member):
+            continue
+        setattr(cls, name, _locked(member))
+    return cls
+
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+@_serialized
 class Store:
-    """One SQLite file. Not shared across threads; open one per process or task group."""
+    """One SQLite file, one connection; safe to call from several threads (calls are serialized)."""
 
     def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
         self.path = Path(path)
         self.clock = clock
+        self._lock = threading.RLock()
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
             # what `transaction()` wraps.
-            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
+            self.db = sqlite3.connect(
+                str(path), isolation_level=None, timeout=10.0, check_same_thread=False
+            )
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -250,13 +285,14 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the write lock up front, so two processes never interleave a
         # read-then-write (the digest claim relies on this).
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     def now(self) -> str:
         return iso(self.clock())

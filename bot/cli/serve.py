@@ -225,4 +225,5 @@ async def serve_slack(
         await stop_scheduler(handle)
         if not await services.work.drain(within=DRAIN_SECONDS):
             await services.work.cancel()
+        await services.dispatcher.close()
     return ExitCode.OK

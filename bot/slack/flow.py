@@ -34,7 +34,7 @@ async def run_command(
         first_after=services.progress_first_after,
     )
     progress.start()
-    result = await services.dispatcher.handle(inv, progress)
+    result = await services.dispatcher.run(inv, progress)
     reply = result.reply
     if reply.ephemeral:
         await progress.discard()

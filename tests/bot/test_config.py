@@ -68,6 +68,10 @@ def test_env_lists_accept_commas_and_toml_arrays() -> None:
         ('[schedule]\ndigest_time = "25:00"\n', "schedule.digest_time: expected HH:MM"),
         ('[schedule]\ntimezone = "Mars/Olympus"\n', "schedule.timezone: unknown time zone"),
         ("relay = 3\n", "relay: expected a [relay] table"),
+        ('[slack]\nallowed_channels = ["#mail-ops"]\n', "slack.allowed_channels: '#mail-ops'"),
+        ('[slack]\nallowed_channels = ["c0ops"]\n', "is not a channel ID"),
+        ('[slack]\nadmins = ["alice"]\n', "slack.admins: 'alice' is not a user ID"),
+        ('[slack]\nadmin_usergroup = "@admins"\n', "slack.admin_usergroup: '@admins'"),
         ('slack_bot_token = "xoxb-1"\n', "secrets are not read from the config file"),
     ],
 )
