@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config
 from bot.dispatch import AdminDirectory, Dispatcher
 from bot.listeners import register_listeners
 from bot.slack import SlackPoster, usergroup_lookup, web_client
+from bot.slack.http_guard import (
+    BODY_READ_SECONDS,
+    MAX_BODY_BYTES,
+    LogThrottle,
+    Rejection,
+    header_rejection,
+    read_body,
+)
 from bot.slack.services import CONTEXT_KEY, BotServices
 from bot.store import Store
 
@@ -72,6 +83,16 @@ def build_app(
     return app, services
 
 
+def _rejected(rejection: Rejection, request: web.Request, throttle: LogThrottle) -> web.Response:
+    throttle.warning(
+        rejection.kind,
+        f"refused a request: {rejection.text}",
+        status=rejection.status,
+        peer=request.remote or "",
+    )
+    return web.Response(status=rejection.status, text=rejection.text + "\n")
+
+
 @dataclass
 class HttpServer:
     runner: web.AppRunner
@@ -86,16 +107,52 @@ class HttpServer:
         await self.runner.cleanup()
 
 
-async def start_http(app: AsyncApp, host: str = "0.0.0.0", port: int = 3000) -> HttpServer:
-    """Serves Slack's requests on POST /slack/events (signatures checked by Bolt); port 0: any."""
+async def start_http(
+    app: AsyncApp,
+    host: str = "0.0.0.0",
+    port: int = 3000,
+    *,
+    read_timeout: float = BODY_READ_SECONDS,
+    throttle: LogThrottle | None = None,
+    clock: Callable[[], float] = time.time,
+) -> HttpServer:
+    """Serves Slack's requests on POST /slack/events; port 0: any.
+
+    Requests are checked here first (complete body, well-formed headers, valid signature), so
+    junk gets a 4xx and at most one rate-limited log line; Bolt then checks the signature again.
+    """
+    throttle = throttle or LogThrottle()
+    secret = app._signing_secret or ""  # the secret Bolt verifies with
 
     async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        body = await read_body(request, read_timeout)
+        if isinstance(body, Rejection):
+            return _rejected(body, request, throttle)
+        rejection = header_rejection(request.headers, secret, body, clock())
+        if rejection is None:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                rejection = Rejection(400, "malformed", "body is not UTF-8")
+        if rejection is not None:
+            return _rejected(rejection, request, throttle)
+        bolt_request = AsyncBoltRequest(
+            body=text,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        try:
+            return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+        except Exception:
+            # an authentic request Bolt could not handle: one log line with the trace, no trace
+            # to the caller
+            throttle.exception("unhandled", "could not handle a signed Slack request")
+            return web.Response(status=400, text="could not handle the request\n")
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
-    web_app = web.Application()
+    web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app.add_routes([web.post(EVENTS_PATH, events), web.get("/health", health)])
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
