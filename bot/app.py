@@ -90,7 +90,10 @@ def _rejected(rejection: Rejection, request: web.Request, throttle: LogThrottle)
         status=rejection.status,
         peer=request.remote or "",
     )
-    return web.Response(status=rejection.status, text=rejection.text + "\n")
+    response = web.Response(status=rejection.status, text=rejection.text + "\n")
+    # close instead of draining what is left of the body (aiohttp would wait up to 10 s for it)
+    response.force_close()
+    return response
 
 
 @dataclass
@@ -154,7 +157,9 @@ async def start_http(
 
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app.add_routes([web.post(EVENTS_PATH, events), web.get("/health", health)])
-    runner = web.AppRunner(web_app, access_log=None)
+    # lingering_time: how long to keep reading a refused request's unread body; a stalled client
+    # would otherwise hold its connection (and a shutdown) for aiohttp's default 10 s
+    runner = web.AppRunner(web_app, access_log=None, lingering_time=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
