@@ -235,7 +235,12 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
 class Store:
     """One SQLite file, one connection; safe to call from several threads (calls are serialized)."""
 
-    def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        clock: Callable[[], datetime] = utc_now,
+        busy_timeout: float = 10.0,
+    ) -> None:
         self.path = Path(path)
         self.clock = clock
         self._lock = threading.RLock()
@@ -245,7 +250,7 @@ class Store:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
             # what `transaction()` wraps.
             self.db = sqlite3.connect(
-                str(path), isolation_level=None, timeout=10.0, check_same_thread=False
+                str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False
             )
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
