@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.auditlog import AuditRow
 from bot.config import Config
 from bot.dispatch import AdminDirectory, Dispatcher
 from bot.listeners import register_listeners
@@ -28,6 +29,7 @@ from bot.slack.http_guard import (
     header_rejection,
     read_body,
 )
+from bot.slack.poster import DeliveryFailure
 from bot.slack.services import CONTEXT_KEY, BotServices
 from bot.store import Store
 
@@ -61,7 +63,8 @@ def build_app(
     dispatcher = Dispatcher(config, store, admins=admins)
     if commands is not None:
         dispatcher.commands = commands
-    services = BotServices(config, store, dispatcher, SlackPoster(client))
+    poster = SlackPoster(client, on_failure=delivery_failure_recorder(dispatcher))
+    services = BotServices(config, store, dispatcher, poster)
     app = AsyncApp(
         client=client,
         logger=bolt_logger(),
@@ -94,6 +97,25 @@ def _rejected(rejection: Rejection, request: web.Request, throttle: LogThrottle)
     # close instead of draining what is left of the body (aiohttp would wait up to 10 s for it)
     response.force_close()
     return response
+
+
+def delivery_failure_recorder(dispatcher: Dispatcher) -> Callable[[DeliveryFailure], None]:
+    """Slack refusals are kept in the audit log (written off the loop), besides the log line."""
+
+    def record(failure: DeliveryFailure) -> None:
+        outcome = failure.recovered or "not delivered"
+        dispatcher.audit.submit(  # type: ignore[union-attr]
+            AuditRow(
+                user_id="relaywatch",
+                command=f"slack:{failure.method}",
+                args="",
+                allowed=True,
+                reason=f"Slack refused ({failure.error}); {outcome}",
+                channel_id=failure.channel,
+            )
+        )
+
+    return record
 
 
 @dataclass

@@ -100,9 +100,34 @@ class ProgressMessage:
             self._cancel()
             if self.ts is None:
                 self.ts = await self.poster.post(self.channel, reply, thread_ts=self.thread_ts)
-            else:
-                await self.poster.update(self.channel, self.ts, reply)
+                return self.ts
+            stale = self.ts
+            try:
+                await self.poster.update(self.channel, stale, reply)
+                return stale
+            except Exception as exc:
+                # the result must not be lost with the edit: post it as a new message
+                log.warning(
+                    "cannot replace the progress message; posting the result anew",
+                    extra={"error": str(exc)},
+                )
+            self.ts = await self.poster.post(self.channel, reply, thread_ts=self.thread_ts)
+            await self._retire(stale)
             return self.ts
+
+    async def _retire(self, ts: str) -> None:
+        """Removes a "checking…" message whose result went elsewhere (or says where it went)."""
+        delete = getattr(self.poster, "delete", None)
+        if delete is not None:
+            try:
+                await delete(self.channel, ts)
+                return
+            except Exception as exc:
+                log.warning("cannot remove the progress message", extra={"error": str(exc)})
+        try:
+            await self.poster.update(self.channel, ts, ChatReply(text="(answered below)"))
+        except Exception as exc:
+            log.warning("cannot retire the progress message", extra={"error": str(exc)})
 
     async def discard(self) -> None:
         """The result is going elsewhere (an ephemeral reply): remove the progress message."""
