@@ -44,14 +44,14 @@ async def write_lock_held(path: Path, seconds: float) -> AsyncIterator[asyncio.s
 def _progress_left_unreplaced(bot: Bot) -> list[str]:
     """ts of "checking…" messages that were neither edited into something else nor deleted."""
     # the stand-in answers postMessage with increasing ts values; rebuild them in order
-    posted = [c for c in bot.slack.calls if c.method == "chat.postMessage" and c.status == 200]
+    posted = [c for c in bot.slack.calls if c.method == "chat.postMessage" and c.ok]
     ts_of = {id(c): f"1764363600.{i + 1:06d}" for i, c in enumerate(posted)}
     progress = [ts_of[id(c)] for c in posted if "checking" in str(c.params.get("text"))]
     replaced = {
         str(c.params.get("ts"))
         for c in bot.slack.calls
         if c.method in ("chat.update", "chat.delete")
-        and c.status == 200
+        and c.ok
         and "checking" not in str(c.params.get("text"))
     }
     return [ts for ts in progress if ts not in replaced]
