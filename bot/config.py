@@ -186,6 +186,33 @@ class SlackConfig:
 
 
 @dataclass
+class LimitsConfig:
+    """What any workspace member can make the bot do from chat (admins may go further)."""
+
+    mailsummary_max_days: float = setting(
+        7.0, "the longest /mailsummary window a non-admin may ask for, in days"
+    )
+    admin_mailsummary_max_days: float = setting(
+        400.0, "the longest /mailsummary window an admin may ask for, in days"
+    )
+    relaycheck_max_targets: int = setting(
+        8, "the most servers (and --mx domains) one non-admin /relaycheck may name"
+    )
+    admin_relaycheck_max_targets: int = setting(
+        256, "the most servers (and --mx domains) one admin /relaycheck may name"
+    )
+    heavy_jobs_per_user: int = setting(
+        1,
+        "checks (/blacklist, /relaycheck, /mailsummary) one non-admin may have running at once; "
+        "more wait in a queue",
+    )
+    admin_heavy_jobs_per_user: int = setting(2, "checks one admin may have running at once")
+    heavy_jobs_total: int = setting(
+        4, "checks running at once from chat, everyone together; more wait in a queue"
+    )
+
+
+@dataclass
 class ScheduleConfig:
     enabled: bool = True
     digest_time: str = "08:00"
@@ -219,6 +246,7 @@ class Config:
     blacklist: BlacklistConfig = field(default_factory=BlacklistConfig)
     logsummary: LogSummaryConfig = field(default_factory=LogSummaryConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     # a KEY=VALUE file holding secrets; must be readable by its owner only
@@ -451,8 +479,27 @@ def _validate_slack_ids(config: Config) -> None:
                 raise ConfigError(f"{key}: {shown!r} is not {expected}")
 
 
+def _validate_limits(config: Config) -> None:
+    limits = config.limits
+    for name in (
+        "mailsummary_max_days",
+        "admin_mailsummary_max_days",
+        "relaycheck_max_targets",
+        "admin_relaycheck_max_targets",
+        "heavy_jobs_per_user",
+        "admin_heavy_jobs_per_user",
+        "heavy_jobs_total",
+    ):
+        if getattr(limits, name) <= 0:
+            raise ConfigError(f"limits.{name}: must be more than 0")
+    for name in ("mailsummary_max_days", "relaycheck_max_targets", "heavy_jobs_per_user"):
+        if getattr(limits, "admin_" + name) < getattr(limits, name):
+            raise ConfigError(f"limits.admin_{name}: must not be less than limits.{name}")
+
+
 def _validate(config: Config) -> None:
     _validate_slack_ids(config)
+    _validate_limits(config)
     if config.relay.tls not in ("auto", "require", "off"):
         raise ConfigError(f"relay.tls: expected auto, require or off, got {config.relay.tls!r}")
     if config.blacklist.concurrency < 1:

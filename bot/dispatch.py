@@ -24,6 +24,7 @@ from bot.auditlog import AuditRow, AuditWriter, RefusalLog
 from bot.commands import chat_commands
 from bot.commands.base import CommandContext, CommandDenied, CommandUsageError, Requester
 from bot.config import Config
+from bot.jobs import JobGate
 from bot.render.reply import ChatReply, detail_reply, escape, plain_reply
 from bot.store import CheckRecord, Store
 
@@ -174,9 +175,17 @@ class Dispatcher:
     audit: AuditWriter | None = None
     refusals: RefusalLog | None = None
     runner: CommandRunner | None = None
+    jobs: JobGate | None = None
 
     def __post_init__(self) -> None:
         slack = self.config.slack
+        if self.jobs is None:
+            limits = self.config.limits
+            self.jobs = JobGate(
+                per_user=limits.heavy_jobs_per_user,
+                admin_per_user=limits.admin_heavy_jobs_per_user,
+                total=limits.heavy_jobs_total,
+            )
         if self.admins is None:
             self.admins = AdminDirectory(slack.admins, slack.admin_usergroup)
         if self.rate_limiter is None:
@@ -285,7 +294,7 @@ class Dispatcher:
             progress=progress,
         )
         try:
-            reply = await self.runner.run(module.run, ctx, inv.args)  # type: ignore[union-attr]
+            reply = await self._run_command(module, ctx, inv.args)
         except CommandDenied as exc:
             return await self._deny(inv, str(exc))
         except CommandUsageError as exc:
@@ -296,6 +305,28 @@ class Dispatcher:
             return await self._failed(inv, "/" + inv.command)
         await self._record(inv, True)
         return DispatchResult(reply, True)
+
+    async def _run_command(self, module: Any, ctx: CommandContext, args: str) -> Any:
+        """Runs the command off the loop; heavy checks first wait for a place (see JobGate)."""
+        if (
+            not getattr(module, "HEAVY", False)
+            or ctx.requester.user_id == ""
+            or (ctx.requester.is_admin and ctx.requester.channel_id == SHELL_CHANNEL)
+        ):
+            return await self.runner.run(module.run, ctx, args)  # type: ignore[union-attr]
+        jobs = self.jobs
+        assert jobs is not None
+
+        async def queued(ahead: int) -> None:
+            waiting = f"; {ahead} waiting before yours" if ahead else ""
+            await ctx.progress(
+                f"queued: relaywatch runs at most {jobs.total} checks at once and "
+                f"{jobs.per_user} per person{waiting}. It starts by itself."
+            )
+
+        requester = ctx.requester
+        async with jobs.slot(requester.user_id, requester.is_admin, on_queued=queued):
+            return await self.runner.run(module.run, ctx, args)  # type: ignore[union-attr]
 
     async def _failed(self, inv: Invocation, what: str) -> DispatchResult:
         error_id = new_error_id()

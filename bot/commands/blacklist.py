@@ -13,6 +13,8 @@ from handlers.blacklist import BlacklistSetupError, TargetError
 
 NAME = "blacklist"
 USAGE = "/blacklist [ip | cidr | domain | host ... | --mx domain]"
+# a check that may take minutes and memory: chat runs a bounded number at once (bot.jobs)
+HEAVY = True
 SUMMARY = "check addresses and domains on ~60 DNS blocklists (no argument: the watch list)"
 
 log = logging.getLogger("relaywatch.commands.blacklist")

@@ -17,6 +17,8 @@ from handlers.relay import TargetError, TargetNotAllowed
 
 NAME = "relaycheck"
 USAGE = "/relaycheck [host[:port] ... | --mx domain] [--confirm] [--tls auto|require|off]"
+# a check that may take minutes and memory: chat runs a bounded number at once (bot.jobs)
+HEAVY = True
 SUMMARY = "test mail servers for open relaying (no argument: every server on the watch list)"
 
 log = logging.getLogger("relaywatch.commands.relaycheck")
@@ -24,6 +26,18 @@ log = logging.getLogger("relaywatch.commands.relaycheck")
 
 async def run(ctx: CommandContext, text: str) -> ChatReply:
     targets, mx_domains, confirm, tls = parse_args(text)
+    limits = ctx.config.limits
+    most = (
+        limits.admin_relaycheck_max_targets
+        if ctx.requester.is_admin
+        else limits.relaycheck_max_targets
+    )
+    if len(targets) + len(mx_domains) > most:
+        who = "an admin" if ctx.requester.is_admin else "anyone but an admin"
+        raise CommandUsageError(
+            f"one /relaycheck checks at most {most} servers for {who}; "
+            f"you named {len(targets) + len(mx_domains)}: split them up"
+        )
     if not targets and not mx_domains:
         targets = [item.value for item in ctx.store.watch_list("server")]
         if not targets:
