@@ -25,7 +25,15 @@ from bot.digest.facts import (
     suspect_facts,
 )
 from bot.poster import ChatPoster
-from bot.render.reply import ChatReply, buttons, context, escape, plain_reply, sections
+from bot.render.reply import (
+    ChatReply,
+    ReplyFile,
+    buttons,
+    context,
+    escape,
+    plain_reply,
+    sections,
+)
 from bot.store import AlertRecord, CheckRecord, Store, iso
 
 log = logging.getLogger("relaywatch.alerts")
@@ -102,7 +110,7 @@ class Alerter:
             parts.append("removed from " + ", ".join(f"{z} ({t})" for t, z in removed))
         text = f":arrows_counterclockwise: `{escape(record.subject)}` " + "; ".join(parts) + "."
         if facts.listings:
-            text += f" Still listed on {len(facts.listings)}."
+            text += f" Still listed on {_count_lists(facts)}."
         if unknown:
             text += " Not known this time (list did not answer): " + ", ".join(
                 z for _, z in unknown
@@ -276,19 +284,60 @@ def _zone(listing: ListingFact) -> str:
     return f"{listing.zone}{target}" + (f" ({meaning})" if meaning else "")
 
 
-def _listing_opening(record: CheckRecord, facts: BlacklistFacts) -> tuple[str, ChatReply]:
-    lines = []
+# past this many address × list lines an opening message lists each list once, with a count;
+# the per-address lines go into an attached file
+MAX_LISTING_LINES = 30
+
+
+def _count_lists(facts: BlacklistFacts) -> str:
+    """'6 blocklists (291 listings of 64 addresses)': lists are zones, not address × zone pairs."""
+    zones = {x.zone for x in facts.listings}
+    targets = {x.target for x in facts.listings if x.target}
+    text = f"{len(zones)} blocklist{'s' if len(zones) != 1 else ''}"
+    if len(targets) > 1:
+        text += f" ({len(facts.listings)} listings of {len(targets)} addresses)"
+    return text
+
+
+def _listing_line(listing: ListingFact) -> str:
+    line = f"• {escape(_zone(listing))}"
+    if listing.severity:
+        line += f" [{listing.severity}]"
+    if listing.delist_url:
+        line += f" — delist: {listing.delist_url}"
+    return line
+
+
+def _per_list_lines(facts: BlacklistFacts) -> list[str]:
+    by_zone: dict[str, list[ListingFact]] = {}
     for listing in facts.listings:
-        line = f"• {escape(_zone(listing))}"
-        if listing.severity:
-            line += f" [{listing.severity}]"
-        if listing.delist_url:
-            line += f" — delist: {listing.delist_url}"
+        by_zone.setdefault(listing.zone, []).append(listing)
+    lines = []
+    for zone, listings in by_zone.items():
+        first = listings[0]
+        line = f"• {escape(zone)}: {len(listings)} address{'es' if len(listings) != 1 else ''}"
+        if first.severity:
+            line += f" [{first.severity}]"
+        if first.delist_url:
+            line += f" — delist: {first.delist_url}"
         lines.append(line)
-    head = (
-        f":rotating_light: `{escape(record.subject)}` is listed on {len(facts.listings)} "
-        f"blocklist{'s' if len(facts.listings) != 1 else ''}"
-    )
+    return lines
+
+
+def _listing_opening(record: CheckRecord, facts: BlacklistFacts) -> tuple[str, ChatReply]:
+    lines = [_listing_line(listing) for listing in facts.listings]
+    file = None
+    if len(lines) > MAX_LISTING_LINES:
+        file = ReplyFile(
+            filename="listings.txt",
+            title=f"Every listing of {record.subject}",
+            content="\n".join(
+                "\t".join((x.target or record.subject, x.zone, "; ".join(x.meanings)))
+                for x in facts.listings
+            ),
+        )
+        lines = [*_per_list_lines(facts), "(every address × list pair is in the attached file)"]
+    head = f":rotating_light: `{escape(record.subject)}` is listed on {_count_lists(facts)}"
     text = head + "\n" + "\n".join(lines)
     reply = ChatReply(
         text=text,
@@ -300,6 +349,7 @@ def _listing_opening(record: CheckRecord, facts: BlacklistFacts) -> tuple[str, C
                 "Follow-ups land in this thread."
             ),
         ],
+        file=file,
     )
     return _listing_summary(record.subject, facts), reply
 

@@ -295,3 +295,33 @@ async def test_a_list_that_times_out_does_not_close_its_listing_alert(
     await monitor.run("blacklist")
     assert "no longer listed" in poster.posts[-1].reply.text
     assert store.open_alert(f"blacklist:{IP}") is None
+
+
+async def test_alert_for_a_watched_22_counts_lists_and_fits_slack(
+    store: Store, clock: Clock
+) -> None:
+    # 6 lists; 291 listings spread over the addresses of a /22 (the attack run's numbers)
+    zones = [f"list{i}.example" for i in range(6)]
+    entries = []
+    for n in range(291):
+        address = f"198.51.{100 + n // 256}.{n % 256}"
+        entries.append(blacklist_data(address, [zones[n % 6]])["targets"][0])
+    slack = await SlackStandIn().start()
+    try:
+        cfg = config()
+        cfg.slack.api_url = slack.api_url
+        cfg.secrets.slack_bot_token = "xoxb-test"
+        poster = SlackPoster(web_client(cfg, env={}))
+        runner = ScriptedRunner()
+        store.add_watch("cidr", "198.51.100.0/22")
+        runner.set("blacklist", "198.51.100.0/22", {"targets": entries})
+        await Monitor(cfg, store, runner, poster, "C0DIGEST", clock).run("blacklist")
+        (opening,) = [c for c in slack.of("chat.postMessage") if not c.params.get("thread_ts")]
+        text = opening.params["text"]
+        assert "listed on 6 blocklists (291 listings of 291 addresses)" in text
+        assert len(text) <= 40_000 and slack.violations == []
+        # every address × list pair is still there, in the attached file
+        body = slack.of("upload")[0].params["body"].decode()
+        assert body.count("\n") == 290 and "198.51.101.34\tlist2.example" in body
+    finally:
+        await slack.stop()
