@@ -184,7 +184,7 @@ class SlackPoster:
                 f"Slack refused the message ({error}, then {slack_error(exc)})"
             ) from exc
         ts = str(response["ts"])
-        self._failed("chat.postMessage", error, channel, "sent as plain text with a file")
+        self._failed("chat.postMessage", error, channel, "sent as plain text")
         await self._upload(str(response.get("channel") or channel), thread_ts or ts, file)
         return ts
 
@@ -207,7 +207,7 @@ class SlackPoster:
                 raise DeliveryError(
                     f"Slack refused the edit ({error}, then {slack_error(again)})"
                 ) from again
-            self._failed("chat.update", error, channel, "sent as plain text with a file")
+            self._failed("chat.update", error, channel, "sent as plain text")
             await self._upload(channel, ts, file)
             return
         await self._follow_ups(channel, ts, reply)
@@ -280,7 +280,9 @@ class SlackPoster:
         for sub in reply.thread:
             await self.post(channel, sub, thread_ts=parent_ts)
 
-    async def _upload(self, channel: str, thread_ts: str, file: ReplyFile) -> None:
+    async def _upload(self, channel: str, thread_ts: str, file: ReplyFile | None) -> None:
+        if file is None:
+            return
         try:
             await self._call(
                 "files_upload_v2",
@@ -295,8 +297,11 @@ class SlackPoster:
             self._failed("files.upload", slack_error(exc), channel, "")
 
 
-def _plain(reply: ChatReply) -> tuple[str, ReplyFile]:
+def _plain(reply: ChatReply) -> tuple[str, ReplyFile | None]:
+    """The fallback text, and a file when the text cannot hold everything the reply said."""
     whole = as_plain_text(reply)
+    if len(whole) <= PLAIN_TEXT_CHARS and reply.file is None:
+        return whole or " ", None
     short = whole if len(whole) <= PLAIN_TEXT_CHARS else whole[: PLAIN_TEXT_CHARS - 1] + "…"
     text = f"{short}\n(the whole answer is attached as answer.txt)"
     content = whole if reply.file is None else f"{whole}\n\n{reply.file.content}"

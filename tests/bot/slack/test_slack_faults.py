@@ -55,7 +55,11 @@ def poster(slack: SlackStandIn, sleeps: Sleeps, failures: list[DeliveryFailure])
 def _result() -> ChatReply:
     return ChatReply(
         text="192.0.2.1: listed on 2 lists",
-        blocks=[header("Blacklist check: 192.0.2.1"), *sections("*listed* on zen and sbl")],
+        blocks=[
+            header("Blacklist check: 192.0.2.1"),
+            *sections("*listed* on zen and sbl"),
+            *sections("per-list evidence\n" + "zen: 127.0.0.2\n" * 400),
+        ],
     )
 
 
@@ -121,6 +125,15 @@ async def test_internal_error_that_persists_ends_in_plain_text(poster, slack, fa
     posts = slack.of("chat.postMessage")
     assert len(posts) == 7 and "blocks" not in posts[-1].params
     assert failures[0].error == "internal_error"
+
+
+async def test_a_short_refused_reply_needs_no_file(poster, slack, failures) -> None:
+    slack.fail("chat.postMessage", Fault(status=200, error="invalid_blocks"))
+    await poster.post("C1", ChatReply(text="done", blocks=sections("*all* fine")))
+    _, plain = slack.of("chat.postMessage")
+    assert plain.params["text"] == "done\n*all* fine"
+    assert not slack.of("files.completeUploadExternal")
+    assert failures[0].recovered == "sent as plain text"
 
 
 async def test_a_refused_edit_is_made_in_plain_text(poster, slack, failures) -> None:
