@@ -181,8 +181,8 @@ class TargetPolicy:
         # Only what the user gave: the address a name resolves to may be internal, and a refusal
         # must not turn the bot into a resolver for names the user may not test.
         raise TargetNotAllowed(
-            f"{target.label} is not allowed: only servers on the watch list or the relay "
-            "allowlist may be tested by non-admins"
+            f"{target.label} is not on the watch list or the relay allowlist; "
+            "only admins may test other servers"
         )
 
 
