@@ -26,6 +26,7 @@ from bot.slack.http_guard import (
     MAX_BODY_BYTES,
     LogThrottle,
     Rejection,
+    ServerLogFilter,
     header_rejection,
     read_body,
 )
@@ -181,7 +182,11 @@ async def start_http(
     web_app.add_routes([web.post(EVENTS_PATH, events), web.get("/health", health)])
     # lingering_time: how long to keep reading a refused request's unread body; a stalled client
     # would otherwise hold its connection (and a shutdown) for aiohttp's default 10 s
-    runner = web.AppRunner(web_app, access_log=None, lingering_time=0.5)
+    server_log = logging.getLogger("relaywatch.http.server")
+    for old in [f for f in server_log.filters if isinstance(f, ServerLogFilter)]:
+        server_log.removeFilter(old)
+    server_log.addFilter(ServerLogFilter(throttle))
+    runner = web.AppRunner(web_app, access_log=None, lingering_time=0.5, logger=server_log)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -41,14 +41,15 @@ class LogThrottle:
         self._windows: dict[str, tuple[float, int]] = {}  # kind → (window start, lines seen)
 
     def warning(self, kind: str, message: str, **extra: object) -> None:
-        if self._allow(kind):
+        if self.allow(kind):
             self.logger.warning(message, extra={"kind": kind, **extra})
 
     def exception(self, kind: str, message: str) -> None:
-        if self._allow(kind):
+        if self.allow(kind):
             self.logger.exception(message, extra={"kind": kind})
 
-    def _allow(self, kind: str) -> bool:
+    def allow(self, kind: str) -> bool:
+        """Counts one line of `kind`; False when it is over this window's burst."""
         now = self.clock()
         start, seen = self._windows.get(kind, (now, 0))
         if now - start >= self.interval:
@@ -63,6 +64,34 @@ class LogThrottle:
         seen += 1
         self._windows[kind] = (start, seen)
         return seen <= self.burst
+
+
+class ServerLogFilter(logging.Filter):
+    """aiohttp's own "Error handling request" lines (with a traceback each) for requests its HTTP
+    parser refuses: one short, rate-limited warning instead."""
+
+    def __init__(self, throttle: LogThrottle) -> None:
+        super().__init__()
+        self.throttle = throttle
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if record.levelno < logging.WARNING:
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return self.throttle.allow("server-error")
+        if not self.throttle.allow("malformed-http"):
+            return False
+        first_line = (str(exc.message) or type(exc).__name__).splitlines()[0][:120]
+        record.msg = "refused a malformed HTTP request: %s"
+        record.args = (first_line,)
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno = logging.WARNING
+        record.levelname = "WARNING"
+        return True
 
 
 @dataclass(frozen=True)

@@ -146,3 +146,26 @@ def test_log_throttle_counts_what_it_does_not_log(caplog) -> None:
     messages = [r.getMessage() for r in caplog.records]
     assert "997 more forged requests in the last 60 s" in messages[3]
     assert len(messages) == 5
+
+
+MALFORMED_HTTP = [
+    b"GARBAGE\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n",
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-Slack-Request-Timestamp: 1\xff\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nX-Long: " + b"a" * 100_000 + b"\r\n\r\n",
+]
+
+
+async def test_malformed_http_is_refused_with_few_log_lines(bot: Bot, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    answers = []
+    for payload in MALFORMED_HTTP:
+        for _ in range(40):
+            answers.append(await _raw(bot.server.port, payload))
+    assert not any(b" 500 " in a for a in answers)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) <= 10, [r.getMessage()[:80] for r in warnings]
+    assert not any(r.exc_info for r in warnings)
+    status, _, _ = await bot.slash("/mailhealth", "watch list")
+    assert status == 200
