@@ -14,11 +14,12 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auditlog import AuditRow
 from bot.config import Config
-from bot.dispatch import AdminDirectory, Dispatcher
+from bot.dispatch import AdminDirectory, Dispatcher, new_error_id
 from bot.listeners import register_listeners
 from bot.slack import SlackPoster, usergroup_lookup, web_client
 from bot.slack.http_guard import (
@@ -84,7 +85,23 @@ def build_app(
 
     app.use(provide_services)
     register_listeners(app)
+    app.error(listener_failed)
     return app, services
+
+
+async def listener_failed(error: Exception) -> BoltResponse:
+    """A listener itself failed (a bug, or a payload unlike Slack's): one log line with the trace
+    and an error id, and an answer that says so, instead of a bare HTTP 500."""
+    error_id = new_error_id()
+    logging.getLogger("relaywatch.slack").error(
+        "a Slack request could not be handled",
+        extra={"error_id": error_id},
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    return BoltResponse(
+        status=200,
+        body=f":warning: relaywatch could not complete this (error id `{error_id}`).",
+    )
 
 
 def _rejected(rejection: Rejection, request: web.Request, throttle: LogThrottle) -> web.Response:

@@ -112,3 +112,16 @@ async def test_a_redelivered_event_runs_once(bot: Bot) -> None:
     await bot.post(other, sign(SECRET, other, content_type="application/json"))
     await bot.settle()
     assert len(bot.slack.of("chat.postMessage")) == 2
+
+
+async def test_a_failing_listener_answers_with_an_error_id(bot: Bot, caplog) -> None:
+    def broken(inv):
+        raise RuntimeError("admission exploded")
+
+    bot.services.dispatcher.admit = broken
+    status, body, _ = await bot.slash("/mailhealth", "watch list")
+    assert status == 200 and "could not complete" in body and "error id" in body
+    error_id = body.split("error id `")[1].split("`")[0]
+    logged = [r for r in caplog.records if getattr(r, "error_id", None) == error_id]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    assert "admission exploded" not in body
