@@ -3,9 +3,12 @@ and — through the real app — the user always gets the final answer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.config import Config
 from bot.render.reply import ChatReply, context, header, sections
@@ -256,3 +259,52 @@ async def test_the_user_always_gets_the_final_answer(bot: Bot, name: str) -> Non
 
     assert _progress_left_unreplaced(bot) == []
     assert all(w <= 60 for w in sleeps.waits)
+
+
+_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=80).map(lambda s: s * 60)
+_block = st.one_of(
+    _text.map(lambda t: {"type": "section", "text": {"type": "mrkdwn", "text": t or " "}}),
+    _text.map(lambda t: {"type": "section", "text": {"type": "mrkdwn", "text": f"```{t}```"}}),
+    _text.map(lambda t: {"type": "header", "text": {"type": "plain_text", "text": t or " "}}),
+    st.lists(_text, min_size=1, max_size=30).map(
+        lambda ts: {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in ts]}
+    ),
+    st.lists(st.tuples(_text, _text), min_size=1, max_size=60).map(
+        lambda pairs: {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": f"a{i}",
+                    "text": {"type": "plain_text", "text": label or " "},
+                    "value": value,
+                }
+                for i, (label, value) in enumerate(pairs)
+            ],
+        }
+    ),
+    st.just({"type": "divider"}),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_text, blocks=st.lists(_block, max_size=120), thread=st.lists(_text, max_size=3))
+def test_fit_always_produces_payloads_within_the_limits(text, blocks, thread) -> None:
+    reply = ChatReply(
+        text=text * 20, blocks=blocks, thread=[ChatReply(text=t, blocks=[]) for t in thread]
+    )
+    fitted = fit(reply)
+    pending = [fitted]
+    while pending:
+        message = pending.pop()
+        assert violations(message.text, block_dicts(message)) == []
+        pending.extend(message.thread)
+    # nothing said in a section is lost: it is in the message or one of its thread replies
+    said = json.dumps([block_dicts(m) for m in _walk(fitted)])
+    for block in blocks:
+        if block["type"] == "section" and len(block["text"]["text"]) < 50:
+            assert json.dumps(block["text"]["text"])[1:-1] in said
+
+
+def _walk(reply: ChatReply) -> list[ChatReply]:
+    return [reply, *(r for sub in reply.thread for r in _walk(sub))]
