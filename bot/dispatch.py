@@ -286,7 +286,9 @@ class Dispatcher:
             return await self._failed(inv, "/" + inv.command)
 
     async def _run(self, inv: Invocation, progress: Progress) -> DispatchResult:
-        module = self.commands[inv.command]
+        module = self.commands.get(inv.command)
+        if module is None:  # e.g. a Re-run button whose value names a button action
+            return await self._deny(inv, f"unknown command /{escape(inv.command[:40])}")
         ctx = CommandContext(
             config=self.config,
             store=self.store,

@@ -125,3 +125,13 @@ async def test_a_failing_listener_answers_with_an_error_id(bot: Bot, caplog) -> 
     logged = [r for r in caplog.records if getattr(r, "error_id", None) == error_id]
     assert len(logged) == 1 and logged[0].exc_info is not None
     assert "admission exploded" not in body
+
+
+async def test_a_rerun_button_naming_a_button_action_is_refused_cleanly(bot: Bot) -> None:
+    body = action_body("rerun", "show_details 1", response_url=bot.slack.response_url())
+    status, _, _ = await bot.post(body, sign(SECRET, body))
+    assert status == 200
+    await bot.settle()
+    (answer,) = bot.slack.of("respond")
+    assert "unknown command /show_details" in answer.params["text"]
+    assert "error id" not in answer.params["text"]
