@@ -115,7 +115,7 @@ class ProgressMessage:
             await self._retire(stale)
             return self.ts
 
-    async def _retire(self, ts: str) -> None:
+    async def _retire(self, ts: str, note: str = "(answered below)") -> None:
         """Removes a "checking…" message whose result went elsewhere (or says where it went)."""
         delete = getattr(self.poster, "delete", None)
         if delete is not None:
@@ -125,7 +125,7 @@ class ProgressMessage:
             except Exception as exc:
                 log.warning("cannot remove the progress message", extra={"error": str(exc)})
         try:
-            await self.poster.update(self.channel, ts, ChatReply(text="(answered below)"))
+            await self.poster.update(self.channel, ts, ChatReply(text=note))
         except Exception as exc:
             log.warning("cannot retire the progress message", extra={"error": str(exc)})
 
@@ -134,12 +134,8 @@ class ProgressMessage:
         self._finished = True
         async with self._lock:
             self._cancel()
-            delete = getattr(self.poster, "delete", None)
-            if self.ts is not None and delete is not None:
-                try:
-                    await delete(self.channel, self.ts)
-                except Exception as exc:
-                    log.warning("cannot remove the progress message", extra={"error": str(exc)})
+            if self.ts is not None:
+                await self._retire(self.ts, "(answered privately)")
                 self.ts = None
 
     def _cancel(self) -> None:
