@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.auditlog import AuditRow
 from bot.config import Config
-from bot.dispatch import AdminDirectory, Dispatcher
+from bot.dispatch import AdminDirectory, Dispatcher, new_error_id
 from bot.listeners import register_listeners
 from bot.slack import SlackPoster, usergroup_lookup, web_client
+from bot.slack.http_guard import (
+    BODY_READ_SECONDS,
+    MAX_BODY_BYTES,
+    LogThrottle,
+    Rejection,
+    ServerLogFilter,
+    header_rejection,
+    read_body,
+)
+from bot.slack.poster import DeliveryFailure
 from bot.slack.services import CONTEXT_KEY, BotServices
 from bot.store import Store
 
@@ -50,7 +65,8 @@ def build_app(
     dispatcher = Dispatcher(config, store, admins=admins)
     if commands is not None:
         dispatcher.commands = commands
-    services = BotServices(config, store, dispatcher, SlackPoster(client))
+    poster = SlackPoster(client, on_failure=delivery_failure_recorder(dispatcher))
+    services = BotServices(config, store, dispatcher, poster)
     app = AsyncApp(
         client=client,
         logger=bolt_logger(),
@@ -69,7 +85,55 @@ def build_app(
 
     app.use(provide_services)
     register_listeners(app)
+    app.error(listener_failed)
     return app, services
+
+
+async def listener_failed(error: Exception) -> BoltResponse:
+    """A listener itself failed (a bug, or a payload unlike Slack's): one log line with the trace
+    and an error id, and an answer that says so, instead of a bare HTTP 500."""
+    error_id = new_error_id()
+    logging.getLogger("relaywatch.slack").error(
+        "a Slack request could not be handled",
+        extra={"error_id": error_id},
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    return BoltResponse(
+        status=200,
+        body=f":warning: relaywatch could not complete this (error id `{error_id}`).",
+    )
+
+
+def _rejected(rejection: Rejection, request: web.Request, throttle: LogThrottle) -> web.Response:
+    throttle.warning(
+        rejection.kind,
+        f"refused a request: {rejection.text}",
+        status=rejection.status,
+        peer=request.remote or "",
+    )
+    response = web.Response(status=rejection.status, text=rejection.text + "\n")
+    # close instead of draining what is left of the body (aiohttp would wait up to 10 s for it)
+    response.force_close()
+    return response
+
+
+def delivery_failure_recorder(dispatcher: Dispatcher) -> Callable[[DeliveryFailure], None]:
+    """Slack refusals are kept in the audit log (written off the loop), besides the log line."""
+
+    def record(failure: DeliveryFailure) -> None:
+        outcome = failure.recovered or "not delivered"
+        dispatcher.audit.submit(  # type: ignore[union-attr]
+            AuditRow(
+                user_id="relaywatch",
+                command=f"slack:{failure.method}",
+                args="",
+                allowed=True,
+                reason=f"Slack refused ({failure.error}); {outcome}",
+                channel_id=failure.channel,
+            )
+        )
+
+    return record
 
 
 @dataclass
@@ -86,18 +150,60 @@ class HttpServer:
         await self.runner.cleanup()
 
 
-async def start_http(app: AsyncApp, host: str = "127.0.0.1", port: int = 3000) -> HttpServer:
-    """Serves Slack's requests on POST /slack/events (signatures checked by Bolt); port 0: any."""
+async def start_http(
+    app: AsyncApp,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    *,
+    read_timeout: float = BODY_READ_SECONDS,
+    throttle: LogThrottle | None = None,
+    clock: Callable[[], float] = time.time,
+) -> HttpServer:
+    """Serves Slack's requests on POST /slack/events; port 0: any.
+
+    Requests are checked here first (complete body, well-formed headers, valid signature), so
+    junk gets a 4xx and at most one rate-limited log line; Bolt then checks the signature again.
+    """
+    throttle = throttle or LogThrottle()
+    secret = app._signing_secret or ""  # the secret Bolt verifies with
 
     async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        body = await read_body(request, read_timeout)
+        if isinstance(body, Rejection):
+            return _rejected(body, request, throttle)
+        rejection = header_rejection(request.headers, secret, body, clock())
+        if rejection is None:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                rejection = Rejection(400, "malformed", "body is not UTF-8")
+        if rejection is not None:
+            return _rejected(rejection, request, throttle)
+        bolt_request = AsyncBoltRequest(
+            body=text,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        try:
+            return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+        except Exception:
+            # an authentic request Bolt could not handle: one log line with the trace, no trace
+            # to the caller
+            throttle.exception("unhandled", "could not handle a signed Slack request")
+            return web.Response(status=400, text="could not handle the request\n")
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
-    web_app = web.Application()
+    web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app.add_routes([web.post(EVENTS_PATH, events), web.get("/health", health)])
-    runner = web.AppRunner(web_app, access_log=None)
+    # lingering_time: how long to keep reading a refused request's unread body; a stalled client
+    # would otherwise hold its connection (and a shutdown) for aiohttp's default 10 s
+    server_log = logging.getLogger("relaywatch.http.server")
+    for old in [f for f in server_log.filters if isinstance(f, ServerLogFilter)]:
+        server_log.removeFilter(old)
+    server_log.addFilter(ServerLogFilter(throttle))
+    runner = web.AppRunner(web_app, access_log=None, lingering_time=0.5, logger=server_log)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

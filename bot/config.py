@@ -341,6 +341,33 @@ class SlackConfig:
 
 
 @dataclass
+class LimitsConfig:
+    """What any workspace member can make the bot do from chat (admins may go further)."""
+
+    mailsummary_max_days: float = setting(
+        7.0, "the longest /mailsummary window a non-admin may ask for, in days"
+    )
+    admin_mailsummary_max_days: float = setting(
+        400.0, "the longest /mailsummary window an admin may ask for, in days"
+    )
+    relaycheck_max_targets: int = setting(
+        8, "the most servers (and --mx domains) one non-admin /relaycheck may name"
+    )
+    admin_relaycheck_max_targets: int = setting(
+        256, "the most servers (and --mx domains) one admin /relaycheck may name"
+    )
+    heavy_jobs_per_user: int = setting(
+        1,
+        "checks (/blacklist, /relaycheck, /mailsummary) one non-admin may have running at once; "
+        "more wait in a queue",
+    )
+    admin_heavy_jobs_per_user: int = setting(2, "checks one admin may have running at once")
+    heavy_jobs_total: int = setting(
+        4, "checks running at once from chat, everyone together; more wait in a queue"
+    )
+
+
+@dataclass
 class ScheduleConfig:
     enabled: bool = setting(True, "run the digest and the monitors inside relaywatch serve")
     digest_time: str = setting("08:00", "the daily digest's time, HH:MM in schedule.timezone")
@@ -397,6 +424,7 @@ class Config:
     blacklist: BlacklistConfig = field(default_factory=BlacklistConfig)
     logsummary: LogSummaryConfig = field(default_factory=LogSummaryConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
@@ -624,6 +652,55 @@ def config_values(config: Config) -> dict[str, Any]:
     return values
 
 
+# Slack's IDs: channels C… (public), G… (private), D… (direct); users U…/W…; user groups S….
+# Authorization compares IDs exactly, never names (members choose and change names).
+_SLACK_ID = {
+    "slack.allowed_channels": ("CGD", "a channel ID such as C0123ABCD (not a #name)"),
+    "slack.admins": ("UW", "a user ID such as U0123ABCD (not a name)"),
+    "slack.admin_usergroup": ("S", "a user group ID such as S0123ABCD (not a @handle)"),
+}
+
+
+def _validate_slack_ids(config: Config) -> None:
+    slack = config.slack
+    values = {
+        "slack.allowed_channels": slack.allowed_channels,
+        "slack.admins": slack.admins,
+        "slack.admin_usergroup": [slack.admin_usergroup] if slack.admin_usergroup else [],
+    }
+    for key, items in values.items():
+        prefixes, expected = _SLACK_ID[key]
+        for item in items:
+            ok = (
+                len(item) >= 2
+                and item[0] in prefixes
+                and item.isascii()
+                and item.isalnum()
+                and item.upper() == item
+            )
+            if not ok:
+                shown = item if len(item) <= 40 else item[:40] + "…"
+                raise ConfigError(f"{key}: {shown!r} is not {expected}")
+
+
+def _validate_limits(config: Config) -> None:
+    limits = config.limits
+    for name in (
+        "mailsummary_max_days",
+        "admin_mailsummary_max_days",
+        "relaycheck_max_targets",
+        "admin_relaycheck_max_targets",
+        "heavy_jobs_per_user",
+        "admin_heavy_jobs_per_user",
+        "heavy_jobs_total",
+    ):
+        if getattr(limits, name) <= 0:
+            raise ConfigError(f"limits.{name}: must be more than 0")
+    for name in ("mailsummary_max_days", "relaycheck_max_targets", "heavy_jobs_per_user"):
+        if getattr(limits, "admin_" + name) < getattr(limits, name):
+            raise ConfigError(f"limits.admin_{name}: must not be less than limits.{name}")
+
+
 def _validate(config: Config) -> None:
     """Every key's rule (bot/config_rules.py), then the rules across keys; the first problem
     found is raised as one line naming the key."""
@@ -659,6 +736,8 @@ def _validate_sections(config: Config) -> None:
         raise ConfigError("queue.timeout: must be between 0 and 3600 seconds")
     _validate_domain(config.domain)
     _validate_containment(config.policy)
+    _validate_slack_ids(config)
+    _validate_limits(config)
 
 
 def _validate_containment(policy: PolicyConfig) -> None:

@@ -209,6 +209,16 @@ def channel(value: str) -> str | None:
     return f"{value!r} is not a channel ID (C0123ABCD) or name (#mail-alerts)"
 
 
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$", re.ASCII)
+
+
+def channel_id(value: str) -> str | None:
+    """Where commands are allowed: by ID only (members choose and change channel names)."""
+    if _CHANNEL_ID.match(value):
+        return None
+    return f"{value!r} is not a channel ID such as C0123ABCD (not a #name)"
+
+
 def optional_channel(value: str) -> str | None:
     return channel(value) if value else None
 
@@ -371,6 +381,13 @@ RULES: dict[str, Rule] = {
     "relay.command_timeout": positive,
     "relay.target_budget": positive,
     "relay.tarpit_reply": positive,
+    "limits.mailsummary_max_days": positive,
+    "limits.admin_mailsummary_max_days": positive,
+    "limits.relaycheck_max_targets": at_least(1),
+    "limits.admin_relaycheck_max_targets": at_least(1),
+    "limits.heavy_jobs_per_user": at_least(1),
+    "limits.admin_heavy_jobs_per_user": at_least(1),
+    "limits.heavy_jobs_total": at_least(1),
     "relay.tarpit_budget": positive,
     "relay.concurrency": between(1, 1000),
     "relay.sender_domain": domain,
@@ -423,7 +440,7 @@ RULES: dict[str, Rule] = {
     "policy.auto_action": auto_actions,
     "slack.admins": each(slack_user),
     "slack.admin_usergroup": slack_group,
-    "slack.allowed_channels": each(channel),
+    "slack.allowed_channels": each(channel_id),
     "slack.digest_channel": optional_channel,
     "slack.api_url": http_url,
     "slack.commands_per_minute": at_least(0),  # 0: unlimited

@@ -105,21 +105,42 @@ class ProgressMessage:
             self._cancel()
             if self.ts is None:
                 self.ts = await self.poster.post(self.channel, reply, thread_ts=self.thread_ts)
-            else:
-                await self.poster.update(self.channel, self.ts, reply)
+                return self.ts
+            stale = self.ts
+            try:
+                await self.poster.update(self.channel, stale, reply)
+                return stale
+            except Exception as exc:
+                # the result must not be lost with the edit: post it as a new message
+                log.warning(
+                    "cannot replace the progress message; posting the result anew",
+                    extra={"error": str(exc)},
+                )
+            self.ts = await self.poster.post(self.channel, reply, thread_ts=self.thread_ts)
+            await self._retire(stale)
             return self.ts
+
+    async def _retire(self, ts: str, note: str = "(answered below)") -> None:
+        """Removes a "checking…" message whose result went elsewhere (or says where it went)."""
+        delete = getattr(self.poster, "delete", None)
+        if delete is not None:
+            try:
+                await delete(self.channel, ts)
+                return
+            except Exception as exc:
+                log.warning("cannot remove the progress message", extra={"error": str(exc)})
+        try:
+            await self.poster.update(self.channel, ts, ChatReply(text=note))
+        except Exception as exc:
+            log.warning("cannot retire the progress message", extra={"error": str(exc)})
 
     async def discard(self) -> None:
         """The result is going elsewhere (an ephemeral reply): remove the progress message."""
         self._finished = True
         async with self._lock:
             self._cancel()
-            delete = getattr(self.poster, "delete", None)
-            if self.ts is not None and delete is not None:
-                try:
-                    await delete(self.channel, self.ts)
-                except Exception as exc:
-                    log.warning("cannot remove the progress message", extra={"error": str(exc)})
+            if self.ts is not None:
+                await self._retire(self.ts, "(answered privately)")
                 self.ts = None
 
     def _cancel(self) -> None:

@@ -6,12 +6,15 @@ so a crash mid-run loses at most that run and never earlier history.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import os
 import shutil
 import sqlite3
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -400,8 +403,37 @@ def prepare_store_file(path: Path) -> None:
         ) from None
 
 
+# transaction() takes the lock itself; now() reads the clock only, so the event loop may call it
+# while a worker thread waits for SQLite
+_UNLOCKED = ("transaction", "now")
+
+
+def _serialized(cls: type) -> type:
+    """Runs every public method under the store's lock.
+
+    The bot keeps blocking store calls off its event loop by running them in worker threads; they
+    share one connection (check_same_thread=False), and the lock keeps two threads from
+    interleaving statements inside each other's transactions.
+    """
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or name in _UNLOCKED or not inspect.isfunction(member):
+            continue
+        setattr(cls, name, _locked(member))
+    return cls
+
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+@_serialized
 class Store:
-    """One SQLite file. Not shared across threads; open one per process or task group."""
+    """One SQLite file, one connection; safe to call from several threads (calls are serialized)."""
 
     def __init__(
         self,
@@ -412,6 +444,7 @@ class Store:
         self.path = Path(path)
         self.clock = clock
         self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
         if str(path) != ":memory:":
             prepare_store_file(self.path)
         try:
@@ -421,6 +454,7 @@ class Store:
                 str(path),
                 isolation_level=None,
                 timeout=busy_timeout,
+                check_same_thread=False,
                 factory=_Connection,
             )
         except sqlite3.Error as exc:
@@ -492,23 +526,24 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the write lock up front, so two processes never interleave a
         # read-then-write (the digest claim relies on this).
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            # SQLite may already have rolled back (a full disk does): a failing ROLLBACK must
-            # not hide the error that caused it
-            if self.db.in_transaction:
-                with suppress(StoreError):
-                    self.db.execute("ROLLBACK")
-            raise
-        try:
-            self.db.execute("COMMIT")
-        except StoreError:
-            if self.db.in_transaction:
-                with suppress(StoreError):
-                    self.db.execute("ROLLBACK")
-            raise
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                # SQLite may already have rolled back (a full disk does): a failing ROLLBACK must
+                # not hide the error that caused it
+                if self.db.in_transaction:
+                    with suppress(StoreError):
+                        self.db.execute("ROLLBACK")
+                raise
+            try:
+                self.db.execute("COMMIT")
+            except StoreError:
+                if self.db.in_transaction:
+                    with suppress(StoreError):
+                        self.db.execute("ROLLBACK")
+                raise
 
     def now(self) -> str:
         return iso(self.clock())

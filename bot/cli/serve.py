@@ -21,6 +21,7 @@ from bot.cli.context import CliContext, number_arg
 from bot.config import Config
 from bot.dispatch import SHELL_CHANNEL, Dispatcher
 from bot.exitcodes import ExitCode
+from bot.loopthread import LoopThread
 from bot.poster import ChatPoster
 from bot.store import Store
 
@@ -217,7 +218,11 @@ async def serve_slack(
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    handle = await start_scheduler(services.poster, config, store, shell=False)
+    # the schedule runs in a loop of its own: its store calls never delay an acknowledgement
+    schedule = LoopThread()
+    handle = await schedule.call(
+        lambda: start_scheduler(services.poster, config, store, shell=False)
+    )
     who = f"{identity.get('user')} in {identity.get('team')}"
     try:
         if mode.kind == "http":
@@ -231,7 +236,9 @@ async def serve_slack(
             ctx.error(f"connecting to Slack over Socket Mode as {who}")
             await run_socket_mode(app, config.secrets.slack_app_token, stop)
     finally:
-        await stop_scheduler(handle)
+        await schedule.call(lambda: stop_scheduler(handle))
+        await schedule.close()
         if not await services.work.drain(within=DRAIN_SECONDS):
             await services.work.cancel()
+        await services.dispatcher.close()
     return ExitCode.OK

@@ -15,6 +15,8 @@ NAME = "blacklist"
 # the usage hint: Slack's manifest, `/mailhealth help` and usage errors all show it; <x> is a value
 HINT = "[<ip> | <cidr> | <domain> | <host> ... | --mx <domain>]"
 USAGE = f"/{NAME} {HINT}"
+# a check that may take minutes and memory: chat runs a bounded number at once (bot.jobs)
+HEAVY = True
 SUMMARY = "check addresses and domains on ~60 DNS blocklists (no argument: the watch list)"
 
 log = logging.getLogger("relaywatch.commands.blacklist")

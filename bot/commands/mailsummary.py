@@ -24,6 +24,8 @@ SUMMARY = (
     "summarise the mail log and name accounts or hosts that look compromised "
     "(window: 24h, 90m, 7d; when: also a date such as 2026-11-27T00:00)"
 )
+# a check that may take minutes and memory: chat runs a bounded number at once (bot.jobs)
+HEAVY = True
 
 log = logging.getLogger("relaywatch.commands.mailsummary")
 
@@ -67,6 +69,19 @@ def parse_args(text: str, now: datetime) -> tuple[str | None, str | None]:
 
 async def run(ctx: CommandContext, text: str) -> ChatReply:
     since, until = parse_args(text, ctx.clock())  # bad input: nothing runs
+    now = ctx.clock()
+    try:
+        window = window_from_specs(since or ctx.config.logs.window, until, now)
+    except TimeSpecError as exc:  # bad input: nothing runs
+        raise CommandUsageError(str(exc)) from None
+    limits = ctx.config.limits
+    days = (
+        limits.admin_mailsummary_max_days if ctx.requester.is_admin else limits.mailsummary_max_days
+    )
+    end = window.until if window.until is not None else now.timestamp()
+    if window.since is not None and end - window.since > days * 86400:
+        advice = "" if ctx.requester.is_admin else "; admins may ask for longer windows"
+        raise CommandUsageError(f"the window can be at most {days:g} days from chat{advice}")
     shown = " – ".join(w for w in (since, until) if w) or ctx.config.logs.window
     await ctx.progress(f"reading the mail logs ({shown})…")
     try:

@@ -19,6 +19,8 @@ NAME = "relaycheck"
 # the usage hint: Slack's manifest, `/mailhealth help` and usage errors all show it; <x> is a value
 HINT = "[<host[:port]> ... | --mx <domain>] [--no-data] [--tls auto|require|off]"
 USAGE = f"/{NAME} {HINT}"
+# a check that may take minutes and memory: chat runs a bounded number at once (bot.jobs)
+HEAVY = True
 SUMMARY = "test mail servers for open relaying (no argument: every server on the watch list)"
 
 log = logging.getLogger("relaywatch.commands.relaycheck")
@@ -26,6 +28,18 @@ log = logging.getLogger("relaywatch.commands.relaycheck")
 
 async def run(ctx: CommandContext, text: str) -> ChatReply:
     targets, mx_domains, confirm, tls = parse_args(text)
+    limits = ctx.config.limits
+    most = (
+        limits.admin_relaycheck_max_targets
+        if ctx.requester.is_admin
+        else limits.relaycheck_max_targets
+    )
+    if len(targets) + len(mx_domains) > most:
+        who = "an admin" if ctx.requester.is_admin else "anyone but an admin"
+        raise CommandUsageError(
+            f"one /relaycheck checks at most {most} servers for {who}; "
+            f"you named {len(targets) + len(mx_domains)}: split them up"
+        )
     if not targets and not mx_domains:
         targets = [item.value for item in ctx.store.watch_list("server")]
         if not targets:

@@ -1,21 +1,19 @@
-"""The Slack Web API client: configurable base URL (GovSlack, tests) and 429 retries."""
+"""The Slack Web API client: configurable base URL (GovSlack, tests).
+
+Retries (429 with Retry-After, 5xx, dropped connections) are SlackPoster's, bounded and with an
+injectable sleep; the client itself does not retry, so the two never multiply.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
 
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config
 from bot.dispatch import MemberLookup
 
-# Slack answers 429 with Retry-After; slack_sdk's handler sleeps that long and tries again.
-RATE_LIMIT_RETRIES = 3
 API_TIMEOUT_SECONDS = 30
 
 
@@ -31,10 +29,7 @@ def web_client(config: Config, env: dict[str, str] | None = None) -> AsyncWebCli
         token=config.secrets.slack_bot_token or None,
         base_url=api_base_url(config, env),
         timeout=API_TIMEOUT_SECONDS,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
-        ],
+        retry_handlers=[],
     )
 
 

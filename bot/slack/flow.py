@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from bot.delivery import ProgressMessage
-from bot.dispatch import Invocation
+from bot.dispatch import Invocation, new_error_id
 from bot.render.reply import ChatReply, context, escape, mention, plain_reply
+from bot.slack.poster import DeliveryError, slack_error
 from bot.slack.services import BotServices
 
 log = logging.getLogger("relaywatch.slack")
@@ -34,7 +36,7 @@ async def run_command(
         first_after=services.progress_first_after,
     )
     progress.start()
-    result = await services.dispatcher.handle(inv, progress)
+    result = await services.dispatcher.run(inv, progress)
     reply = result.reply
     if reply.ephemeral:
         await progress.discard()
@@ -43,9 +45,13 @@ async def run_command(
     reply = with_requester(reply, inv)
     try:
         return await progress.finish(reply)
+    except (DeliveryError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        await _deliver_privately(services, inv, reply, thread_ts, response_url, progress, exc)
+        return None
     except SlackApiError as exc:
         if exc.response.get("error") not in NOT_A_MEMBER:
-            raise
+            await _deliver_privately(services, inv, reply, thread_ts, response_url, progress, exc)
+            return None
         hint = (
             f"I cannot post in this channel ({exc.response.get('error')}): invite me with "
             "`/invite @relaywatch`, or run the command where I am a member. The result:"
@@ -60,6 +66,35 @@ async def run_command(
             response_url,
         )
         return None
+
+
+async def _deliver_privately(
+    services: BotServices,
+    inv: Invocation,
+    reply: ChatReply,
+    thread_ts: str | None,
+    response_url: str | None,
+    progress: ProgressMessage,
+    exc: BaseException,
+) -> None:
+    """The channel would not take the result even after retries: the requester still gets it."""
+    error_id = new_error_id()
+    log.warning(
+        "cannot deliver a result to the channel",
+        extra={"error_id": error_id, "error": slack_error(exc), "command": inv.command},
+    )
+    await progress.discard()
+    note = (
+        f"I could not post this in the channel (Slack said {slack_error(exc)}; "
+        f"error id {error_id})."
+    )
+    private = ChatReply(
+        text=f"{note}\n{reply.text}", blocks=[*plain_reply(note).blocks, *reply.blocks]
+    )
+    try:
+        await answer_privately(services, inv, private, thread_ts, response_url)
+    except Exception:
+        log.exception("cannot deliver the result at all", extra={"error_id": error_id})
 
 
 def with_requester(reply: ChatReply, inv: Invocation) -> ChatReply:

@@ -8,6 +8,7 @@ from typing import Any
 from bot.config import Config
 from bot.delivery import BackgroundWork
 from bot.dispatch import Dispatcher
+from bot.slack.dedupe import SeenEvents
 from bot.slack.poster import SlackPoster
 from bot.store import Store
 
@@ -21,6 +22,7 @@ class BotServices:
     dispatcher: Dispatcher
     poster: SlackPoster
     work: BackgroundWork = field(default_factory=BackgroundWork)
+    seen_events: SeenEvents = field(default_factory=SeenEvents)
     # how often a progress message may be edited, and how long a command may take before one
     # is posted at all (fast answers go straight to the channel)
     progress_interval: float = 1.0

@@ -180,8 +180,10 @@ class TargetPolicy:
             _host_matches(target.spec.host, pattern) for pattern in wildcards
         ):
             return
+        # Only what the user gave: the address a name resolves to may be internal, and a refusal
+        # must not turn the bot into a resolver for names the user may not test.
         raise TargetNotAllowed(
-            f"{target.label} ({target.address}) is not on the watch list or the relay allowlist; "
+            f"{target.label} is not on the watch list or the relay allowlist; "
             "only admins may test other servers"
         )
 

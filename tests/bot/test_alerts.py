@@ -318,3 +318,32 @@ async def test_a_listed_range_counts_lists_not_address_list_pairs(store: Store, 
     assert "291" not in opening.reply.text and "80 blocklists" not in opening.reply.text
     assert opening.reply.text.count("• zen.spamhaus.org") == 1  # one line per list
     assert len(opening.reply.text) < 3000
+
+
+async def test_alert_for_a_watched_22_counts_lists_and_fits_slack(
+    store: Store, clock: Clock
+) -> None:
+    # 6 lists; 291 listings spread over the addresses of a /22 (the attack run's numbers)
+    zones = [f"list{i}.example" for i in range(6)]
+    entries = []
+    for n in range(291):
+        address = f"198.51.{100 + n // 256}.{n % 256}"
+        entries.append(blacklist_data(address, [zones[n % 6]])["targets"][0])
+    slack = await SlackStandIn().start()
+    try:
+        cfg = config()
+        cfg.slack.api_url = slack.api_url
+        cfg.secrets.slack_bot_token = "xoxb-test"
+        poster = SlackPoster(web_client(cfg, env={}))
+        runner = ScriptedRunner()
+        store.add_watch("cidr", "198.51.100.0/22")
+        runner.set("blacklist", "198.51.100.0/22", {"targets": entries})
+        await Monitor(cfg, store, runner, poster, "C0DIGEST", clock).run("blacklist")
+        (opening,) = [c for c in slack.of("chat.postMessage") if not c.params.get("thread_ts")]
+        text = opening.params["text"]
+        assert "listed on 6 blocklists (291 addresses)" in text
+        assert len(text) <= 40_000 and slack.violations == []
+        # one line per list, each naming a few of its addresses and how many there are
+        assert text.count("• list2.example") == 1 and "49 addresses" in text
+    finally:
+        await slack.stop()

@@ -77,6 +77,10 @@ def test_env_lists_accept_commas_and_toml_arrays() -> None:
         ('[domain]\nhelo_names = ["x"]\n', "domain.helo_names[0]: 'x' is not a domain"),
         ("[domain]\ntimeout = 0\n", "domain.timeout: must be more than 0"),
         ("[domain]\nmta_sts_max_bytes = 10\n", "domain.mta_sts_max_bytes: must be at least"),
+        ('[slack]\nallowed_channels = ["#mail-ops"]\n', "slack.allowed_channels[0]: '#mail-ops'"),
+        ('[slack]\nallowed_channels = ["c0ops"]\n', "is not a channel ID"),
+        ('[slack]\nadmins = ["alice"]\n', "slack.admins[0]: 'alice' is not a Slack user ID"),
+        ('[slack]\nadmin_usergroup = "@admins"\n', "slack.admin_usergroup: '@admins'"),
         ('slack_bot_token = "xoxb-1"\n', "secrets are not read from the config file"),
     ],
 )

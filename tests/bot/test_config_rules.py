@@ -41,6 +41,13 @@ BAD_VALUES: dict[str, Any] = {
     "domain.helo_names": ["bad_helo!"],
     "domain.mta_sts_timeout": -1.0,
     "domain.mta_sts_max_bytes": 10,
+    "limits.mailsummary_max_days": 0.0,
+    "limits.admin_mailsummary_max_days": -1.0,
+    "limits.relaycheck_max_targets": 0,
+    "limits.admin_relaycheck_max_targets": 0,
+    "limits.heavy_jobs_per_user": 0,
+    "limits.admin_heavy_jobs_per_user": 0,
+    "limits.heavy_jobs_total": 0,
     "relay.default_target": "localhost:99999",
     "relay.allow_networks": ["lan"],
     "relay.allow_hosts": ["bad host!"],
@@ -192,7 +199,7 @@ def test_good_values_of_every_shape_load(tmp_path: Path) -> None:
         '[logsummary]\ninternal_networks = ["10.0.0.0/8", "fd00::/8", "192.168.1.7"]\n'
         '[policy]\nlisten = "unix:/var/spool/postfix/private/relaywatch"\n'
         'auto_action = { account_messages_per_minute = "hold" }\n'
-        '[slack]\nadmins = ["U012AB3CD"]\nallowed_channels = ["C0123ABCD", "#mail-ops"]\n'
+        '[slack]\nadmins = ["U012AB3CD"]\nallowed_channels = ["C0123ABCD", "G0456EFGH"]\n'
     )
     config = load_config(str(path), env={"HOME": str(tmp_path)})
     assert config.relay.nameservers == ["127.0.0.1:5353", "[::1]:53"]

@@ -73,3 +73,43 @@ async def test_background_work_survives_failures_and_drains() -> None:
     work.spawn(succeeds())
     assert await work.drain(within=1)
     assert done == [1] and len(work) == 0
+
+
+class FailingPoster(RecordingPoster):
+    """Slack refuses some edits and deletions."""
+
+    def __init__(self, fail: set[str]) -> None:
+        super().__init__()
+        self.fail = fail
+
+    async def update(self, channel: str, ts: str, reply: ChatReply) -> None:
+        if "update" in self.fail and "checking" not in reply.text and "answered" not in reply.text:
+            raise RuntimeError("cant_update_message")
+        await super().update(channel, ts, reply)
+
+    async def delete(self, channel: str, ts: str) -> None:
+        if "delete" in self.fail:
+            raise RuntimeError("cant_delete_message")
+        await super().delete(channel, ts)
+
+
+async def test_a_failed_edit_posts_the_result_anew_and_removes_the_progress() -> None:
+    poster = FailingPoster({"update"})
+    progress = ProgressMessage(poster, "C1", first_after=0.0)
+    progress.start()
+    await asyncio.sleep(0.02)
+    assert await progress.finish(ChatReply(text="result")) == "ts2"
+    assert poster.events == [
+        ("post", "checking…", ""),
+        ("post", "result", ""),
+        ("delete", "", "ts1"),
+    ]
+
+
+async def test_a_progress_message_that_cannot_be_deleted_says_where_the_answer_went() -> None:
+    poster = FailingPoster({"delete"})
+    progress = ProgressMessage(poster, "C1", first_after=0.0)
+    progress.start()
+    await asyncio.sleep(0.02)
+    await progress.discard()
+    assert poster.events[-1] == ("update", "(answered privately)", "ts1")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from bot.commands import mailhealth
 from bot.commands.base import CommandContext
@@ -103,17 +105,71 @@ async def test_rate_limit_denies_and_audits(store: Store) -> None:
     assert [e.allowed for e in store.audit_log()] == [False, True]
 
 
-async def test_allowed_channels_by_id_or_name(store: Store) -> None:
+async def test_allowed_channels_by_id_only(store: Store) -> None:
     config = Config()
-    config.slack.allowed_channels = ["C0OPS", "#mail-ops"]
+    config.slack.allowed_channels = ["C0OPS"]
     dispatcher = _dispatcher(store, config)
     by_id = await dispatcher.handle(Invocation("mailhealth", "watch list", "U1", "C0OPS"), _noop)
+    # a channel whose *name* looks like the allowed ID (names are chosen by users) is refused
     by_name = await dispatcher.handle(
-        Invocation("mailhealth", "watch list", "U1", "C9", channel_name="mail-ops"), _noop
+        Invocation("mailhealth", "watch list", "U2", "C0EVIL2", channel_name="c0ops"), _noop
     )
-    elsewhere = await dispatcher.handle(Invocation("mailhealth", "watch list", "U1", "C9"), _noop)
-    assert by_id.allowed and by_name.allowed and not elsewhere.allowed
-    assert "<#C0OPS>, #mail-ops" in inert(elsewhere.reply.text)  # as sent to Slack
+    lower = await dispatcher.handle(Invocation("mailhealth", "watch list", "U3", "c0ops"), _noop)
+    assert by_id.allowed and not by_name.allowed and not lower.allowed
+    assert "<#C0OPS>" in inert(by_name.reply.text)  # as sent to Slack
+
+
+_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+channel_ids = st.text(_ID_CHARS, min_size=8, max_size=11).map(lambda s: "C" + s)
+
+
+def _variants(channel_id: str) -> list[str]:
+    """Spellings a hostile workspace member can give a channel's name or id."""
+    return [
+        channel_id.lower(),
+        channel_id.swapcase(),
+        "#" + channel_id,
+        "#" + channel_id.lower(),
+        " " + channel_id,
+        channel_id + " ",
+        channel_id + "\u200b",
+        channel_id[:-1],
+        channel_id + "X",
+        channel_id.replace("O", "0") if "O" in channel_id else channel_id + "0",
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(allowed=channel_ids, other=channel_ids, pick=st.integers(0, 9), name_like=st.booleans())
+def test_only_the_exact_channel_id_is_allowed(
+    allowed: str, other: str, pick: int, name_like: bool
+) -> None:
+    config = Config()
+    config.slack.allowed_channels = [allowed]
+    dispatcher = Dispatcher(config, store=None, commands={"x": None})  # type: ignore[arg-type]
+    variant = _variants(allowed)[pick]
+    assume(variant != allowed)
+    # the variant as the channel's id, or as its name on a different channel id
+    inv = (
+        Invocation("x", "", "U1", other, channel_name=variant)
+        if name_like
+        else Invocation("x", "", "U1", variant, channel_name=allowed)
+    )
+    assume(inv.channel_id != allowed)
+    assert dispatcher.channel_denial(inv)
+    assert not dispatcher.channel_denial(Invocation("x", "", "U1", allowed, channel_name="any"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    admin=st.text(_ID_CHARS, min_size=8, max_size=11).map(lambda s: "U" + s), pick=st.integers(0, 9)
+)
+async def test_only_the_exact_admin_id_is_an_admin(admin: str, pick: int) -> None:
+    admins = AdminDirectory([admin])
+    variant = _variants(admin)[pick]
+    assume(variant != admin)
+    assert await admins.is_admin(admin)
+    assert not await admins.is_admin(variant)
 
 
 async def test_non_admin_only_watch_list_targets(store: Store) -> None:

@@ -152,6 +152,6 @@ async def test_the_chat_reply_says_the_input_was_damaged(tmp_path: Path) -> None
         adapter = ShellAdapter(
             Dispatcher(config, store), ShellPoster(out), stdin=io.StringIO(""), user="alice"
         )
-        result = await adapter.handle_line("/mailsummary 520w")
+        result = await adapter.handle_line("/mailsummary 52w")
     assert result is not None and not result.error_id
     assert "mail.log.2.gz: the compressed file ends early (truncated)" in out.getvalue()

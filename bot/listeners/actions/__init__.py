@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.dispatch import Invocation, parse_command_line
 from bot.render.containment import CONTAIN_ACTION
+from bot.render.reply import plain_reply
 from bot.slack.flow import answer_privately, run_command
 from bot.slack.services import BotServices, services_of
 
@@ -41,7 +42,7 @@ def _invocation(body: dict[str, Any], command: str, args: str) -> Invocation:
     return Invocation(
         command=command,
         args=args,
-        user_id=body["user"]["id"],
+        user_id=str((body.get("user") or {}).get("id") or ""),
         channel_id=channel,
         channel_name=(body.get("channel") or {}).get("name", ""),
         source="button",
@@ -50,7 +51,23 @@ def _invocation(body: dict[str, Any], command: str, args: str) -> Invocation:
 
 def _value(body: dict[str, Any]) -> str:
     actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
+    # a button value is at most 2,000 characters; anything longer was not made by us
+    return str(actions[0].get("value") or "")[:2000]
+
+
+def _admitted(services: BotServices, inv: Invocation, body: dict[str, Any]) -> bool:
+    """Admission before any work; a refusal is answered once a minute per user, then dropped."""
+    refusal = services.dispatcher.admit(inv)
+    if refusal is None:
+        return True
+    if refusal.first:
+        reply = plain_reply(f":no_entry: {refusal.shown}", ephemeral=True)
+        _, _, thread_ts = _where(body)
+        services.work.spawn(
+            answer_privately(services, inv, reply, thread_ts, body.get("response_url")),
+            name="refusal",
+        )
+    return False
 
 
 async def handle_rerun(ack: AsyncAck, body: dict[str, Any], context: Any) -> None:
@@ -58,6 +75,8 @@ async def handle_rerun(ack: AsyncAck, body: dict[str, Any], context: Any) -> Non
     services = services_of(context)
     name, args = parse_command_line(_value(body))
     inv = _invocation(body, name, args)
+    if not _admitted(services, inv, body):
+        return
     _, _, thread_ts = _where(body)
     # a re-run of a threaded answer (a mention) stays in that thread; otherwise a new message
     services.work.spawn(
@@ -70,6 +89,8 @@ async def handle_show_details(ack: AsyncAck, body: dict[str, Any], context: Any)
     await ack()
     services = services_of(context)
     inv = _invocation(body, "show_details", _value(body))
+    if not _admitted(services, inv, body):
+        return
     services.work.spawn(_details(services, inv, body), name=f"details {inv.args}")
 
 
@@ -77,6 +98,8 @@ async def handle_acknowledge(ack: AsyncAck, body: dict[str, Any], context: Any) 
     await ack()
     services = services_of(context)
     inv = _invocation(body, "acknowledge", _value(body))
+    if not _admitted(services, inv, body):
+        return
     services.work.spawn(_acknowledge(services, inv, body), name=f"ack {inv.args}")
 
 
@@ -92,6 +115,8 @@ async def handle_delisting_requested(ack: AsyncAck, body: dict[str, Any], contex
 
 async def _record_delisting(services: BotServices, body: dict[str, Any], field: str) -> None:
     inv = _invocation(body, f"delisting_{field}", _value(body))
+    if not _admitted(services, inv, body):
+        return
 
     async def record() -> None:
         result = await services.dispatcher.delisting(inv, field)

@@ -27,14 +27,19 @@ def register(app: AsyncApp) -> None:
 async def handle_slash_command(ack: AsyncAck, command: dict[str, Any], context: Any) -> None:
     services = services_of(context)
     inv = Invocation(
-        command=command["command"].lstrip("/").lower(),
+        command=str(command.get("command") or "").lstrip("/").lower(),
         args=(command.get("text") or "").strip(),
-        user_id=command["user_id"],
-        channel_id=command["channel_id"],
+        user_id=str(command.get("user_id") or ""),
+        channel_id=str(command.get("channel_id") or ""),
         channel_name=command.get("channel_name") or "",
         source="slack",
     )
-    # the ack goes straight to Slack, past the poster: what the user typed is echoed inert
+    # Admission (rate limit, known command, allowed channel) is in memory; a refusal is answered
+    # in the ack itself, so a flood of refused commands costs no Slack API call at all.
+    refusal = services.dispatcher.admit(inv)
+    if refusal is not None:
+        await ack(text=inert(f":no_entry: {refusal.shown}"))
+        return
     await ack(text=inert(f":hourglass_flowing_sand: on it: `{escape(inv.line)}`"))
     services.work.spawn(
         run_command(services, inv, response_url=command.get("response_url")), name=inv.line

@@ -93,7 +93,7 @@ async def test_errors_and_usage_set_the_exit_code_and_the_loop_goes_on(tmp_path)
     adapter, out, _ = _adapter(tmp_path, "/boom\n/nosuch\n/mailhealth watch list\n")
     assert await adapter.run() == ExitCode.INCOMPLETE
     text = out.getvalue()
-    assert "failed unexpectedly (error id" in text
+    assert "could not complete (error id" in text
     assert "unknown command /nosuch" in text
     assert "watch list is empty" in text
 
