@@ -1,15 +1,17 @@
-"""The SQLite store: migrations from an empty file, history, alerts, digest claims, crash safety."""
+"""The store on both backends (SQLite and PostgreSQL, the `store_location` fixture): migrations from
+empty, history, alerts, digest claims, posting claims, leadership, crash safety."""
 
 import sqlite3
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.store import MIGRATIONS, Store, StoreError
+from tests.fixtures.digest_history import Clock
 
 
 def test_migrates_an_empty_file_to_the_latest_schema(tmp_path: Path) -> None:
@@ -35,8 +37,8 @@ def test_refuses_a_newer_schema(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_watch_list_add_remove(tmp_path: Path) -> None:
-    with Store(tmp_path / "db") as store:
+def test_watch_list_add_remove(store_location: str) -> None:
+    with Store(store_location) as store:
         assert store.add_watch("ip", "192.0.2.1", "U1") is True
         assert store.add_watch("ip", "192.0.2.1", "U1") is False
         assert store.add_watch("domain", "example.com") is True
@@ -50,9 +52,9 @@ def test_watch_list_add_remove(tmp_path: Path) -> None:
             store.add_watch("planet", "mars")
 
 
-def test_check_history_newest_first(tmp_path: Path) -> None:
+def test_check_history_newest_first(store_location: str) -> None:
     moments = iter([datetime(2026, 11, 27, 8, tzinfo=UTC), datetime(2026, 11, 28, 8, tzinfo=UTC)])
-    with Store(tmp_path / "db", clock=lambda: next(moments)) as store:
+    with Store(store_location, clock=lambda: next(moments)) as store:
         store.record_check("blacklist", "192.0.2.1", "ok", {"targets": []})
         store.record_check("blacklist", "192.0.2.1", "problem", {"targets": [{"listed": [1]}]})
         latest = store.latest_check("blacklist", "192.0.2.1")
@@ -61,8 +63,8 @@ def test_check_history_newest_first(tmp_path: Path) -> None:
         assert [c.status for c in store.checks("blacklist")] == ["problem", "ok"]
 
 
-def test_one_open_alert_per_subject(tmp_path: Path) -> None:
-    with Store(tmp_path / "db") as store:
+def test_one_open_alert_per_subject(store_location: str) -> None:
+    with Store(store_location) as store:
         alert = store.create_alert("listing:192.0.2.1:zen", "listing", "listed on zen")
         assert alert is not None
         assert store.create_alert("listing:192.0.2.1:zen", "listing", "again") is None
@@ -78,9 +80,8 @@ def test_one_open_alert_per_subject(tmp_path: Path) -> None:
         assert store.create_alert("listing:192.0.2.1:zen", "listing", "relisted") is not None
 
 
-def test_digest_claim_is_exclusive_across_connections(tmp_path: Path) -> None:
-    path = tmp_path / "db"
-    with Store(path) as first, Store(path) as second:
+def test_digest_claim_is_exclusive_across_connections(store_location: str) -> None:
+    with Store(store_location) as first, Store(store_location) as second:
         run = first.claim_digest("2026-11-28T08:00:00+00:00", "pid-1")
         assert run is not None
         assert second.claim_digest("2026-11-28T08:00:00+00:00", "pid-2") is None
@@ -89,8 +90,8 @@ def test_digest_claim_is_exclusive_across_connections(tmp_path: Path) -> None:
         assert stored is not None and stored.status == "sent" and stored.claimed_by == "pid-1"
 
 
-def test_audit_log(tmp_path: Path) -> None:
-    with Store(tmp_path / "db") as store:
+def test_audit_log(store_location: str) -> None:
+    with Store(store_location) as store:
         store.audit("U1", "blacklist", "192.0.2.1", allowed=True, channel_id="C1")
         store.audit("U2", "relaycheck", "evil.example", allowed=False, reason="not watched")
         entries = store.audit_log()
@@ -100,16 +101,16 @@ def test_audit_log(tmp_path: Path) -> None:
         ]
 
 
-def test_interrupted_write_keeps_earlier_history(tmp_path: Path) -> None:
+def test_interrupted_write_keeps_earlier_history(store_location: str) -> None:
     """A process killed mid-transaction loses only its own run, never what was committed before."""
-    path = tmp_path / "db"
+    path = store_location
     with Store(path) as store:
         store.record_check("relay", "mx:25", "ok", {"verdict": "closed"})
     crasher = textwrap.dedent(
         f"""
         import os
         from bot.store import Store
-        store = Store({str(path)!r})
+        store = Store({path!r})
         store.db.execute("BEGIN IMMEDIATE")
         store.db.execute(
             "INSERT INTO checks (kind, subject, started_at, finished_at, status, result_json) "
@@ -129,9 +130,165 @@ def test_interrupted_write_keeps_earlier_history(tmp_path: Path) -> None:
         assert len(store.checks("relay")) == 2
 
 
-def test_check_by_id(tmp_path: Path) -> None:
-    with Store(tmp_path / "db") as store:
+def test_check_by_id(store_location: str) -> None:
+    with Store(store_location) as store:
         check_id = store.record_check("relay", "mx:25", "problem", {"verdict": "open"})
         found = store.check(check_id)
         assert found is not None and found.result == {"verdict": "open"}
         assert store.check(check_id + 1) is None
+
+
+def _columns(store: Store) -> dict[str, list[str]]:
+    if store.backend == "sqlite":
+        tables = [
+            r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        return {
+            t: [r[1] for r in store.db.execute(f"PRAGMA table_info({t})").fetchall()]
+            for t in tables
+        }
+    rows = store.db.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name <> 'relaywatch_schema' "
+        "ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    found: dict[str, list[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, []).append(column)
+    return found
+
+
+def test_both_backends_have_the_same_schema(tmp_path: Path, store_location: str) -> None:
+    with Store(tmp_path / "reference.db") as sqlite_store, Store(store_location) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert _columns(store) == _columns(sqlite_store)
+
+
+def test_refuses_a_newer_schema_on_either_backend(store_location: str) -> None:
+    with Store(store_location) as store:
+        store.db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="newer than this relaywatch"):
+        Store(store_location)
+
+
+def test_replicas_starting_at_once_migrate_once(store_location: str) -> None:
+    """Three processes open an empty store at once: all start, the schema is built once."""
+    opener = textwrap.dedent(
+        f"""
+        import sys
+        from bot.store import Store
+        sys.stdin.readline()  # start together
+        with Store({store_location!r}) as store:
+            store.add_watch("ip", "192.0.2." + sys.argv[1])
+            print(store.schema_version)
+        """
+    )
+    root = Path(__file__).parents[2]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", opener, str(n)],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    outputs = [p.communicate("go\n", timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    assert [out.strip() for out, _ in outputs] == [str(len(MIGRATIONS))] * 3
+    with Store(store_location) as store:
+        assert len(store.watch_list("ip")) == 3
+
+
+def test_posting_claim_is_exclusive_and_a_dead_posters_lease_runs_out(
+    store_location: str,
+) -> None:
+    clock = Clock()
+    with Store(store_location, clock) as first, Store(store_location, clock) as second:
+        assert first.claim_post("alert:1:opening", "A", timedelta(minutes=2))
+        assert not second.claim_post("alert:1:opening", "B")  # live lease
+        assert not first.claim_post("alert:1:opening", "A")  # not even the holder twice
+        clock.advance(minutes=2)
+        assert second.claim_post("alert:1:opening", "B")  # A's lease ran out: B takes over
+        assert not first.finish_post("alert:1:opening", "A", "1.0")  # A lost it
+        assert second.finish_post("alert:1:opening", "B", "1.1")
+        clock.advance(hours=1)
+        assert not first.claim_post("alert:1:opening", "A")  # done is done, lease or not
+        claim = first.post_claim("alert:1:opening")
+        assert claim is not None and (claim.claimed_by, claim.ts) == ("B", "1.1")
+
+
+def test_a_released_claim_is_retried_and_abandoned_ones_are_listed(store_location: str) -> None:
+    clock = Clock()
+    with Store(store_location, clock) as store:
+        store.claim_post("alert:7:follow-up:x", "A", channel="C1", thread_ts="1.0", text="hi")
+        store.claim_post("digest:2026-11-28T08:00:00+00:00", "A")
+        assert store.abandoned_posts("alert:") == []
+        store.release_post("alert:7:follow-up:x", "A")  # the post failed
+        (abandoned,) = store.abandoned_posts("alert:")
+        assert (abandoned.channel, abandoned.thread_ts, abandoned.text) == ("C1", "1.0", "hi")
+        assert store.claim_post("alert:7:follow-up:x", "B")
+        assert store.abandoned_posts("alert:") == []
+        assert store.renew_post("alert:7:follow-up:x", "B")
+        assert not store.renew_post("alert:7:follow-up:x", "A")
+
+
+def test_follow_up_claim_is_written_with_the_winning_update(store_location: str) -> None:
+    from bot.store import PendingPost
+
+    clock = Clock()
+    with Store(store_location, clock) as first, Store(store_location, clock) as second:
+        first.create_alert("relay:x", "relay", "open")
+        seen = [first.open_alert("relay:x"), second.open_alert("relay:x")]
+        claims = [PendingPost(f"alert:1:follow-up:{n}", n, text="closed") for n in "AB"]
+        clock.advance(seconds=1)
+        assert first.update_alert(seen[0], "closed", True, follow_up=claims[0])
+        assert not second.update_alert(seen[1], "closed", True, follow_up=claims[1])
+        assert first.post_claim("alert:1:follow-up:A") is not None
+        assert first.post_claim("alert:1:follow-up:B") is None  # the loser claims nothing
+
+
+def test_an_abandoned_digest_is_taken_over_once(store_location: str) -> None:
+    clock = Clock()
+    slot = "2026-11-28T08:00:00+00:00"
+    with Store(store_location, clock) as first, Store(store_location, clock) as second:
+        assert first.claim_digest(slot, "A", timedelta(minutes=15)) is not None
+        assert second.claim_digest(slot, "B") is None
+        assert not second.digest_abandoned(slot)
+        clock.advance(minutes=15)  # A died without finishing
+        assert second.digest_abandoned(slot)
+        run = second.claim_digest(slot, "B")
+        assert run is not None and run.claimed_by == "B"
+        assert first.claim_digest(slot, "C") is None
+        second.finish_digest(run.id, "sent", "C1", "9.9")
+        clock.advance(hours=1)
+        assert not first.digest_abandoned(slot)
+        assert first.claim_digest(slot, "C") is None
+
+
+def test_one_leader_at_a_time(store_location: str) -> None:
+    clock = Clock()
+    lease = timedelta(seconds=45)
+    first, second = Store(store_location, clock), Store(store_location, clock)
+    try:
+        assert first.hold_leadership("scheduler", "A", lease)
+        assert first.hold_leadership("scheduler", "A", lease)  # renewing
+        assert not second.hold_leadership("scheduler", "B", lease)
+        first.resign_leadership("scheduler", "A")
+        assert second.hold_leadership("scheduler", "B", lease)
+        assert not first.hold_leadership("scheduler", "A", lease)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_counters_from_every_source_are_summed(store_location: str) -> None:
+    window = datetime(2026, 11, 28, 8, tzinfo=UTC)
+    with Store(store_location) as one, Store(store_location) as two:
+        one.flush_policy_counters(window, 60, [("account", "carol@lab.test", "mx1", 3, 4, 100)])
+        two.flush_policy_counters(window, 60, [("account", "carol@lab.test", "mx2", 2, 2, 50)])
+        one.flush_policy_counters(window, 60, [("account", "carol@lab.test", "mx1", 1, 1, 10)])
+        since = window - timedelta(minutes=1)
+        assert two.policy_counter_totals("account", "carol@lab.test", since) == (6, 7, 160)
