@@ -15,9 +15,16 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "RELAYWATCH_"
-SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SPAMHAUS_DQS_KEY")
+SECRET_NAMES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SPAMHAUS_DQS_KEY",
+    "RELAYWATCH_STORE_PASSWORD",  # the PostgreSQL password for store.url
+)
 
 
 class ConfigError(Exception):
@@ -42,6 +49,12 @@ def setting(default: Any, doc: str) -> Any:
 @dataclass
 class StoreConfig:
     path: str = ""  # empty: <state dir>/relaywatch.db
+    url: str = setting(
+        "",
+        "a postgresql://user@host[:port]/database URL: the store shared by several replicas "
+        "(password from RELAYWATCH_STORE_PASSWORD or secrets_file, never in the URL); "
+        "empty: the SQLite file at store.path",
+    )
 
 
 @dataclass
@@ -227,6 +240,7 @@ class Secrets:
     slack_app_token: str = ""
     slack_signing_secret: str = ""
     spamhaus_dqs_key: str = ""
+    relaywatch_store_password: str = ""
 
     def __repr__(self) -> str:  # never leak a secret through a debug print or a traceback
         return "Secrets(" + ", ".join(f"{k}={mask(v)}" for k, v in self.items()) + ")"
@@ -254,6 +268,20 @@ class Config:
     @property
     def store_path(self) -> Path:
         return Path(self.store.path) if self.store.path else _default_state_dir() / "relaywatch.db"
+
+    @property
+    def store_location(self) -> str:
+        """What bot.store.Store opens: the PostgreSQL URL (with its password) or the SQLite file."""
+        if self.store.url:
+            from bot.store_pg import with_password
+
+            return with_password(self.store.url, self.secrets.relaywatch_store_password)
+        return str(self.store_path)
+
+    @property
+    def store_display(self) -> str:
+        """Where the store is, for messages: never the password."""
+        return self.store.url or str(self.store_path)
 
 
 def mask(value: str) -> str:
@@ -377,7 +405,7 @@ def _apply_env(config: Config, env: dict[str, str]) -> None:
         if env_name in env:
             hint = typing.get_type_hints(type(target))[key]
             setattr(target, key, _coerce(_parse_env(env[env_name], hint, env_name), hint, dotted))
-    known = set(targets) | {ENV_PREFIX + "CONFIG"}
+    known = set(targets) | {ENV_PREFIX + "CONFIG"} | set(SECRET_NAMES)
     for env_name in env:
         if env_name.startswith(ENV_PREFIX) and env_name not in known:
             raise ConfigError(f"{env_name}: unknown environment setting")
@@ -446,6 +474,7 @@ def read_secrets_file(path: Path) -> dict[str, str]:
 
 
 def _validate(config: Config) -> None:
+    _validate_store_url(config.store.url)
     if config.queue.mta not in ("postfix", "exim"):
         raise ConfigError(f"queue.mta: expected postfix or exim, got {config.queue.mta!r}")
     for key in ("ids_per_call", "max_ids_per_action"):
@@ -540,3 +569,16 @@ def toml_value(value: Any) -> str:
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     return repr(value)
+
+
+def _validate_store_url(url: str) -> None:
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        raise ConfigError(f"store.url: expected postgresql://user@host/database, got {url!r}")
+    if parts.password is not None:
+        raise ConfigError(
+            "store.url: the password does not belong in the URL; set RELAYWATCH_STORE_PASSWORD "
+            "in the environment or in secrets_file"
+        )

@@ -36,7 +36,7 @@ class CliContext:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.config.store_path)
+            self._store = Store(self.config.store_location)
         return self._store
 
     def progress(self) -> TerminalProgress:
