@@ -159,10 +159,23 @@ class PgConnection:
     def __init__(self, url: str, tables_with_id: frozenset[str]) -> None:
         self.url = url
         self.tables_with_id = tables_with_id
-        self.conn = psycopg.connect(url, autocommit=True, row_factory=_rows)
+        self.conn = self._connect()
+        self._in_transaction = False
         self._leader: psycopg.Connection[Any] | None = None
         self._led: set[str] = set()
         self._bootstrap()
+
+    def _connect(self) -> psycopg.Connection[Row]:
+        return psycopg.connect(self.url, autocommit=True, row_factory=_rows)
+
+    def _usable(self) -> psycopg.Connection[Row]:
+        """The connection, reopened if the server restarted or dropped it — but only between
+        transactions: a transaction cut off half-way must fail, never go on in autocommit."""
+        if self.conn.closed or self.conn.broken:
+            if self._in_transaction:
+                raise psycopg.OperationalError("the store connection was lost mid-transaction")
+            self.conn = self._connect()
+        return self.conn
 
     def _bootstrap(self) -> None:
         # the schema version lives in a table (PostgreSQL has no user_version); created under
@@ -180,22 +193,31 @@ class PgConnection:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         head = sql.strip().upper()
         if head == "BEGIN IMMEDIATE":
-            self.conn.execute("BEGIN")
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, WRITE_LOCK))
+            conn = self._usable()
+            conn.execute("BEGIN")
+            self._in_transaction = True
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, WRITE_LOCK))
             return Result()
+        if head in ("COMMIT", "ROLLBACK"):
+            self._in_transaction = False
+            if head == "ROLLBACK" and (self.conn.closed or self.conn.broken):
+                return Result()  # the server already dropped it; the caller's error stands
+            self.conn.execute(head)
+            return Result()
+        conn = self._usable()
         if head == "PRAGMA USER_VERSION":
-            row = self.conn.execute("SELECT version FROM relaywatch_schema WHERE id = 1").fetchone()
+            row = conn.execute("SELECT version FROM relaywatch_schema WHERE id = 1").fetchone()
             return Result([Row(["user_version"], [row[0] if row else 0])])
         version = _SET_VERSION.match(sql)
         if version:
-            self.conn.execute(
+            conn.execute(
                 "UPDATE relaywatch_schema SET version = %s WHERE id = 1", (int(version.group(1)),)
             )
             return Result()
         if head.startswith("PRAGMA"):
             return Result()  # SQLite tuning (WAL, synchronous, foreign keys): nothing to do here
         text, returning = translate(sql, self.tables_with_id)
-        cursor = self.conn.execute(text, tuple(params))  # type: ignore[arg-type]
+        cursor = conn.execute(text, tuple(params))  # type: ignore[arg-type]
         if returning:
             row = cursor.fetchone()
             return Result(rowcount=cursor.rowcount, lastrowid=int(row[0]) if row else None)
@@ -204,7 +226,7 @@ class PgConnection:
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Result:
         text, _ = translate(sql, frozenset())
-        with self.conn.cursor() as cursor:
+        with self._usable().cursor() as cursor:
             cursor.executemany(text, [tuple(p) for p in seq])  # type: ignore[arg-type]
             return Result(rowcount=cursor.rowcount)
 

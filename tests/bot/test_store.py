@@ -12,6 +12,7 @@ import pytest
 
 from bot.store import MIGRATIONS, Store, StoreError
 from tests.fixtures.digest_history import Clock
+from tests.fixtures.postgres import PostgresServer
 
 
 def test_migrates_an_empty_file_to_the_latest_schema(tmp_path: Path) -> None:
@@ -292,3 +293,28 @@ def test_counters_from_every_source_are_summed(store_location: str) -> None:
         one.flush_policy_counters(window, 60, [("account", "carol@lab.test", "mx1", 1, 1, 10)])
         since = window - timedelta(minutes=1)
         assert two.policy_counter_totals("account", "carol@lab.test", since) == (6, 7, 160)
+
+
+def test_a_dropped_postgresql_connection_is_reopened_between_transactions(
+    postgres_server: PostgresServer,
+) -> None:
+    import psycopg
+
+    store_location = postgres_server.create_database()
+
+    with Store(store_location) as store:
+        store.add_watch("ip", "192.0.2.1")
+        pid = store.db.conn.info.backend_pid
+        with psycopg.connect(store_location, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            store.watch_list()  # the statement that meets the dead connection fails …
+        assert [w.value for w in store.watch_list()] == ["192.0.2.1"]  # … the next one reconnects
+        assert store.add_watch("ip", "192.0.2.2")
+        pid = store.db.conn.info.backend_pid
+        with pytest.raises(psycopg.OperationalError), store.transaction() as db:
+            db.execute("DELETE FROM watch")
+            with psycopg.connect(store_location, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            db.execute("DELETE FROM checks")  # cut off mid-transaction: fails, never autocommits
+        assert len(store.watch_list()) == 2
