@@ -286,3 +286,32 @@ async def test_a_containment_entry_reaches_another_replica_within_a_second(
         if writer.backend == "postgresql":
             assert latency < 0.2, f"took {latency:.3f}s: notified, not polled"
     await changes.aclose()
+
+
+async def test_only_the_leader_runs_the_scheduled_jobs(replicas: list[Store], clock: Clock) -> None:
+    from bot.scheduler import start_for
+
+    cfg = config(relay_every_hours=0, logsummary_every_minutes=0)
+    runner = ScriptedRunner()
+    runner.set("blacklist", IP, blacklist_data(IP))
+    handles = [
+        start_for(RecordingPoster(), cfg, s, clock, runner=runner, claimed_by=f"replica-{n}")
+        for n, s in enumerate(replicas[:2])
+    ]
+    first = [h.scheduler.get_job("monitor-blacklist").next_run_time for h in handles]
+    try:
+        for _ in range(300):  # both fire their monitor at start; no schedule time passes
+            later = [h.scheduler.get_job("monitor-blacklist").next_run_time for h in handles]
+            if all(b > a for a, b in zip(first, later, strict=True)):
+                break  # each replica's job has run (and rescheduled itself)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # let the last one finish its body
+        assert runner.calls == [("blacklist", IP)]  # the follower's run did nothing
+        leader, follower = sorted(handles, key=lambda h: not h.leadership.held)
+        assert leader.leadership.held and not follower.leadership.held
+        leader.shutdown()  # a clean stop hands leadership over at once
+        assert await follower.scheduler.get_job("monitor-blacklist").func() is not None
+        assert follower.leadership.held and runner.calls == [("blacklist", IP)] * 2
+    finally:
+        for handle in handles:
+            handle.shutdown()
