@@ -180,6 +180,9 @@ class PgConnection:
     def _bootstrap(self) -> None:
         # the schema version lives in a table (PostgreSQL has no user_version); created under
         # the write lock so two replicas starting at once do not race on CREATE TABLE
+        found = self.conn.execute("SELECT to_regclass('relaywatch_schema')").fetchone()
+        if found is not None and found[0] is not None:
+            return  # the common case, and cheap: no lock for a store that exists
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, WRITE_LOCK))
             self.conn.execute(
