@@ -318,3 +318,72 @@ def test_a_dropped_postgresql_connection_is_reopened_between_transactions(
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
             db.execute("DELETE FROM checks")  # cut off mid-transaction: fails, never autocommits
         assert len(store.watch_list()) == 2
+
+
+def test_containment_lifecycle_and_revision(store_location: str) -> None:
+    clock = Clock()
+    with Store(store_location, clock) as one, Store(store_location, clock) as two:
+        start = two.containment_revision()
+        later = clock() + timedelta(hours=2)
+        first = one.add_containment("account", "carol@lab.test", "block", later, "spam", "U1")
+        replaced = one.add_containment(
+            "account", "carol@lab.test", "throttle", later, "calmer", "U2", limit_per_hour=20
+        )
+        assert replaced.id == first.id + 1 and replaced.limit_per_hour == 20
+        (active,) = two.active_containments()
+        assert active.id == replaced.id and active.set_at == clock()
+        assert two.containment(first.id).released_by == "replaced by U2"
+        assert two.mark_containment_reminded(replaced.id)
+        assert not one.mark_containment_reminded(replaced.id)
+        clock.advance(hours=3)
+        assert two.active_containments() == []
+        (lapsed,) = one.lapsed_containments(clock() - timedelta(days=1))
+        assert lapsed.id == replaced.id
+        assert one.mark_containment_lapse_noted(replaced.id)
+        assert not two.mark_containment_lapse_noted(replaced.id)
+        assert one.release_containment("account", "carol@lab.test", "U1") == 0  # lapsed already
+        assert two.containment_revision() == start + 2
+        assert [c.id for c in two.containments()] == [replaced.id, first.id]
+
+
+def test_policy_alarms_are_claimed_once(store_location: str) -> None:
+    from handlers.policy.model import PolicyAlarm
+
+    clock = Clock()
+    with Store(store_location, clock) as one, Store(store_location, clock) as two:
+        alarm = PolicyAlarm(
+            "account_messages_per_minute",
+            "account",
+            "carol@lab.test",
+            50,
+            10,
+            60,
+            clock(),
+            client_addresses=("192.0.2.7",),
+            detail={"burst": 3},
+        )
+        alarm_id = one.record_policy_alarm(alarm)
+        ((found_id, found),) = two.unposted_policy_alarms()
+        assert found_id == alarm_id and found == alarm
+        assert two.claim_policy_alarm(alarm_id)
+        assert not one.claim_policy_alarm(alarm_id)
+        assert one.unposted_policy_alarms() == []
+
+
+def test_delisting_case_compare_and_set(store_location: str) -> None:
+    from dataclasses import replace
+
+    clock = Clock()
+    with Store(store_location, clock) as one, Store(store_location, clock) as two:
+        case = one.open_delist_case("192.0.2.10", "zen.spamhaus.org", ("127.0.0.2",), "see", 4)
+        assert case is not None and case.codes == ("127.0.0.2",) and case.alert_id == 4
+        assert two.open_delist_case("192.0.2.10", "zen.spamhaus.org", (), "", None) is None
+        (due,) = two.due_delist_cases(clock())
+        later = replace(due, next_check_at=clock() + timedelta(minutes=30))
+        assert one.save_delist_case(due, later)
+        assert not two.save_delist_case(due, replace(due, state="removed"))  # stale read
+        assert two.mark_delist_case(case.id, "requested", "U3")
+        clock.advance(hours=1)
+        (stored,) = one.delist_cases(state="listed", subject="192.0.2.10")
+        assert stored.requested_by == "U3" and stored.next_check_at == later.next_check_at
+        assert one.due_delist_cases(clock()) == [stored]
