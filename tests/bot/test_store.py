@@ -1,6 +1,7 @@
 """The store on both backends (SQLite and PostgreSQL, the `store_location` fixture): migrations from
 empty, history, alerts, digest claims, posting claims, leadership, crash safety."""
 
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -109,7 +110,7 @@ def test_interrupted_write_keeps_earlier_history(store_location: str) -> None:
         store.record_check("relay", "mx:25", "ok", {"verdict": "closed"})
     crasher = textwrap.dedent(
         f"""
-        import os
+        import os, signal
         from bot.store import Store
         store = Store({path!r})
         store.db.execute("BEGIN IMMEDIATE")
@@ -118,11 +119,11 @@ def test_interrupted_write_keeps_earlier_history(store_location: str) -> None:
             "VALUES ('relay', 'mx:25', 'x', 'x', 'problem', '{{}}')"
         )
         store.db.execute("DELETE FROM checks WHERE status = 'ok'")
-        os._exit(9)  # die with the transaction open: no commit, no rollback, no cleanup
+        os.kill(os.getpid(), signal.SIGKILL)  # die mid-transaction: no commit, no cleanup
         """
     )
     result = subprocess.run([sys.executable, "-c", crasher], cwd=Path(__file__).parents[2])
-    assert result.returncode == 9
+    assert result.returncode == -signal.SIGKILL
     with Store(path) as store:
         history = store.checks("relay")
         assert [(c.subject, c.status) for c in history] == [("mx:25", "ok")]
