@@ -541,7 +541,11 @@ def _validate_containment(policy: PolicyConfig) -> None:
 def effective_config_toml(config: Config) -> str:
     """The effective configuration as TOML, secrets masked."""
     lines = [f"# effective configuration (from {config.source}; environment applied)"]
-    lines.append(f"# store file: {config.store_path}")
+    lines.append(
+        f"# store: {config.store_display}"
+        if config.store.url
+        else f"# store file: {config.store_path}"
+    )
     lines.append(f"secrets_file = {toml_value(config.secrets_file)}")
     for section_name in _section_names(config):
         lines.append("")
