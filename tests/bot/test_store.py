@@ -2,6 +2,7 @@
 empty, history, alerts, digest claims, posting claims, leadership, crash safety."""
 
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -388,3 +389,13 @@ def test_delisting_case_compare_and_set(store_location: str) -> None:
         (stored,) = one.delist_cases(state="listed", subject="192.0.2.10")
         assert stored.requested_by == "U3" and stored.next_check_at == later.next_check_at
         assert one.due_delist_cases(clock()) == [stored]
+
+
+def test_an_unreachable_postgresql_is_a_one_line_store_error_without_the_password() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(StoreError, match="cannot open store") as caught:
+        Store(f"postgresql://rw:hunter2@127.0.0.1:{port}/rw?connect_timeout=5")
+    assert "hunter2" not in str(caught.value) and "\n" not in str(caught.value)
+    assert f"postgresql://rw:***@127.0.0.1:{port}/rw" in str(caught.value)
