@@ -34,6 +34,8 @@ LOCK_NAMESPACE = 0x5257  # "RW"
 WRITE_LOCK = 1  # every write transaction and every migration
 
 CONTAINMENT_CHANNEL = "relaywatch_containment"
+WRITE_LOCK_TIMEOUT = "10s"
+IDLE_TRANSACTION_TIMEOUT = "60s"
 
 # a leader's connection notices a dead network within ~30 s (TCP keepalives), and the server
 # drops a dead leader's session (and so its advisory lock) as soon as the socket closes
@@ -166,7 +168,12 @@ class PgConnection:
         self._bootstrap()
 
     def _connect(self) -> psycopg.Connection[Row]:
-        return psycopg.connect(self.url, autocommit=True, row_factory=_rows)
+        conn = psycopg.connect(self.url, autocommit=True, row_factory=_rows)
+        # as SQLite's busy timeout: a writer waits this long for the write lock, then fails
+        conn.execute(f"SET lock_timeout = '{WRITE_LOCK_TIMEOUT}'")
+        # a frozen process (stopped, swapped out) must not hold every replica's writes forever
+        conn.execute(f"SET idle_in_transaction_session_timeout = '{IDLE_TRANSACTION_TIMEOUT}'")
+        return conn
 
     def _usable(self) -> psycopg.Connection[Row]:
         """The connection, reopened if the server restarted or dropped it — but only between
@@ -198,8 +205,14 @@ class PgConnection:
         if head == "BEGIN IMMEDIATE":
             conn = self._usable()
             conn.execute("BEGIN")
+            try:
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, WRITE_LOCK))
+            except psycopg.Error:
+                # as a failed BEGIN IMMEDIATE on SQLite: no transaction is left open
+                if not (conn.closed or conn.broken):
+                    conn.execute("ROLLBACK")
+                raise
             self._in_transaction = True
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, WRITE_LOCK))
             return Result()
         if head in ("COMMIT", "ROLLBACK"):
             self._in_transaction = False

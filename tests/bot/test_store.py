@@ -399,3 +399,19 @@ def test_an_unreachable_postgresql_is_a_one_line_store_error_without_the_passwor
         Store(f"postgresql://rw:hunter2@127.0.0.1:{port}/rw?connect_timeout=5")
     assert "hunter2" not in str(caught.value) and "\n" not in str(caught.value)
     assert f"postgresql://rw:***@127.0.0.1:{port}/rw" in str(caught.value)
+
+
+def test_a_postgresql_writer_waits_for_the_write_lock_then_gives_up(
+    postgres_server: PostgresServer,
+) -> None:
+    import psycopg
+
+    location = postgres_server.create_database()
+    with Store(location) as holder, Store(location) as waiter:
+        waiter.db.conn.execute("SET lock_timeout = '200ms'")  # the 10 s default, shortened
+        with holder.transaction():  # holds the write lock until the block ends
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                waiter.add_watch("ip", "192.0.2.1")
+        assert waiter.add_watch("ip", "192.0.2.1")  # and works once the holder committed
+        shown = waiter.db.conn.execute("SHOW idle_in_transaction_session_timeout").fetchone()
+        assert shown[0] == "1min"
