@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.store import MIGRATIONS, Store
+from bot.store_pg import id_tables
 
 BATCH = 1000
 
@@ -33,14 +34,15 @@ class CopyReport:
 
 def tables() -> list[str]:
     """Every table of the schema, in the order the migrations create them."""
-    return [name for script in MIGRATIONS for name in re.findall(r"CREATE TABLE (\w+)", script)]
+    return [
+        name
+        for script in MIGRATIONS
+        for name in re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", script)
+    ]
 
 
 def _has_id(table: str) -> bool:
-    return any(
-        re.search(rf"CREATE TABLE {table} \(\s*id INTEGER PRIMARY KEY", script)
-        for script in MIGRATIONS
-    )
+    return table in id_tables(MIGRATIONS)
 
 
 def holdings(store: Store) -> dict[str, int]:
