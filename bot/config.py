@@ -15,11 +15,18 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.secretlike import HIDDEN, SECRET_ADVICE, hide_secrets, looks_like_secret
 
 ENV_PREFIX = "RELAYWATCH_"
-SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SPAMHAUS_DQS_KEY")
+SECRET_NAMES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SPAMHAUS_DQS_KEY",
+    "RELAYWATCH_STORE_PASSWORD",  # the PostgreSQL password for store.url
+)
 
 
 class ConfigError(Exception):
@@ -53,6 +60,12 @@ class StoreConfig:
         10.0,
         "seconds a store write waits while another process holds the store's lock before the "
         "command gives up with 'could not complete' (exit 3)",
+    )
+    url: str = setting(
+        "",
+        "a postgresql://user@host[:port]/database URL: the store shared by several replicas "
+        "(password from RELAYWATCH_STORE_PASSWORD or secrets_file, never in the URL); "
+        "empty: the SQLite file at store.path",
     )
 
 
@@ -408,6 +421,9 @@ class Secrets:
     spamhaus_dqs_key: str = setting(
         "", "a Spamhaus Data Query Service key: the blocklist check then asks the DQS zones"
     )
+    relaywatch_store_password: str = setting(
+        "", "the PostgreSQL password for store.url (never in the URL itself)"
+    )
 
     def __repr__(self) -> str:  # never leak a secret through a debug print or a traceback
         return "Secrets(" + ", ".join(f"{k}={mask(v)}" for k, v in self.items()) + ")"
@@ -441,6 +457,20 @@ class Config:
     @property
     def store_path(self) -> Path:
         return Path(self.store.path) if self.store.path else _default_state_dir() / "relaywatch.db"
+
+    @property
+    def store_location(self) -> str:
+        """What bot.store.Store opens: the PostgreSQL URL (with its password) or the SQLite file."""
+        if self.store.url:
+            from bot.store_pg import with_password
+
+            return with_password(self.store.url, self.secrets.relaywatch_store_password)
+        return str(self.store_path)
+
+    @property
+    def store_display(self) -> str:
+        """Where the store is, for messages: never the password."""
+        return self.store.url or str(self.store_path)
 
 
 def mask(value: str) -> str:
@@ -572,7 +602,7 @@ def _apply_env(config: Config, env: dict[str, str]) -> None:
         if env_name in env:
             hint = typing.get_type_hints(type(target))[key]
             setattr(target, key, _coerce(_parse_env(env[env_name], hint, env_name), hint, dotted))
-    known = set(targets) | {ENV_PREFIX + "CONFIG"}
+    known = set(targets) | {ENV_PREFIX + "CONFIG"} | set(SECRET_NAMES)
     for env_name in env:
         if env_name.startswith(ENV_PREFIX) and env_name not in known:
             raise ConfigError(f"{env_name}: unknown environment setting")
@@ -718,6 +748,7 @@ def _validate(config: Config) -> None:
         found = cross(values)
         if found:
             raise ConfigError(f"{found[0]}: {_one_line(found[1])}")
+    _validate_store_url(config.store.url)
     _validate_sections(config)
 
 
@@ -805,7 +836,11 @@ def _validate_domain(section: DomainConfig) -> None:
 def effective_config_toml(config: Config) -> str:
     """The effective configuration as TOML, secrets masked."""
     lines = [f"# effective configuration (from {config.source}; environment applied)"]
-    lines.append(f"# store file: {config.store_path}")
+    lines.append(
+        f"# store: {config.store_display}"
+        if config.store.url
+        else f"# store file: {config.store_path}"
+    )
     lines.append(f"secrets_file = {toml_value(config.secrets_file)}")
     for section_name in _section_names(config):
         lines.append("")
@@ -838,3 +873,16 @@ def toml_value(value: Any, hide: bool = True) -> str:
         items = (f"{k} = {toml_value(v, hide_secrets)}" for k, v in value.items())
         return "{ " + ", ".join(items) + " }"
     return repr(value)
+
+
+def _validate_store_url(url: str) -> None:
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        raise ConfigError(f"store.url: expected postgresql://user@host/database, got {url!r}")
+    if parts.password is not None:
+        raise ConfigError(
+            "store.url: the password does not belong in the URL; set RELAYWATCH_STORE_PASSWORD "
+            "in the environment or in secrets_file"
+        )

@@ -320,6 +320,20 @@ def rate(value: str) -> str | None:
     return None
 
 
+def store_url(value: str) -> str | None:
+    """Empty (the SQLite file), or postgresql://user@host[:port]/database with no password."""
+    if not value:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        return "expected postgresql://user@host/database"
+    if parts.password is not None:
+        return "the password does not belong in the URL; set RELAYWATCH_STORE_PASSWORD"
+    return None
+
+
 def each(rule: Rule) -> Rule:
     def check(values: list) -> str | None:
         for index, item in enumerate(values):
@@ -369,6 +383,7 @@ RULES: dict[str, Rule] = {
     "logs.journal_timeout": positive,
     "logs.max_decompressed_mb": between(1, 1 << 20),
     "store.busy_timeout": between(0.001, 600),
+    "store.url": store_url,
     "relay.default_target": mail_server,
     "relay.allow_networks": each(network),
     "relay.allow_hosts": each(host_pattern),

@@ -37,6 +37,8 @@ SECRETS_TEMPLATE = """\
 #SLACK_SIGNING_SECRET=
 # Spamhaus Data Query Service key, if you have one (free for low-volume use):
 #SPAMHAUS_DQS_KEY=
+# the PostgreSQL password for store.url (several replicas on one shared store):
+#RELAYWATCH_STORE_PASSWORD=
 """
 
 

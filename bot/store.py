@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,34 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX delist_cases_due ON delist_cases (state, next_check_at);
     """,
+    # 4: a claim with a lease for every message posted (alert opening, follow-up, digest): who
+    # posts it and until when; a crashed poster's lease runs out and another process takes over.
+    # A follow-up carries its text, so whoever takes over can post it. The leader lease elects the
+    # one replica that runs the scheduled jobs on SQLite (PostgreSQL uses an advisory lock).
+    """
+    CREATE TABLE post_claims (
+        claim_key TEXT PRIMARY KEY,
+        claimed_by TEXT NOT NULL,
+        lease_until TEXT NOT NULL,
+        channel TEXT NOT NULL DEFAULT '',
+        thread_ts TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        done_at TEXT,
+        ts TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX post_claims_pending ON post_claims (done_at, lease_until);
+    CREATE TABLE leader_lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        lease_until TEXT NOT NULL
+    );
+    """,
 ]
+
+# how long a poster may take before another process assumes it died and posts in its place
+POST_LEASE = timedelta(minutes=2)
+# a digest first refreshes stale checks (a relay battery can take minutes), so it gets longer
+DIGEST_LEASE = timedelta(minutes=15)
 
 
 def utc_now() -> datetime:
@@ -219,6 +246,20 @@ class DigestRun:
 
 
 @dataclass(frozen=True)
+class PostClaim:
+    """One message to post, claimed by `claimed_by` until `lease_until`; done once `done_at`."""
+
+    claim_key: str
+    claimed_by: str
+    lease_until: str
+    channel: str
+    thread_ts: str
+    text: str
+    done_at: str | None
+    ts: str
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     at: str
     user_id: str
@@ -227,6 +268,22 @@ class AuditEntry:
     args: str
     allowed: bool
     reason: str
+
+
+@dataclass(frozen=True)
+class PendingPost:
+    """A message to claim: its key, who posts it, for how long, and (for a follow-up) what."""
+
+    claim_key: str
+    claimed_by: str
+    lease: timedelta = POST_LEASE
+    channel: str = ""
+    thread_ts: str = ""
+    text: str = ""
+
+
+def digest_claim_key(scheduled_for: str) -> str:
+    return f"digest:{scheduled_for}"
 
 
 class StoreError(Exception):
@@ -433,7 +490,8 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
 
 @_serialized
 class Store:
-    """One SQLite file, one connection; safe to call from several threads (calls are serialized)."""
+    """One SQLite file or one PostgreSQL database (a `postgresql://` URL; bot/store_pg.py speaks
+    the same SQL to it); safe to call from several threads (calls are serialized)."""
 
     def __init__(
         self,
@@ -441,10 +499,17 @@ class Store:
         clock: Callable[[], datetime] = utc_now,
         busy_timeout: float = BUSY_TIMEOUT_SECONDS,
     ) -> None:
-        self.path = Path(path)
         self.clock = clock
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
+        if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+            self.path: Path | str = path  # reopening elsewhere (a worker thread) takes this
+            self.backend = "postgresql"
+            self._open_postgres(path)
+            self.migrate()
+            return
+        self.path = Path(path)
+        self.backend = "sqlite"
         if str(path) != ":memory:":
             prepare_store_file(self.path)
         try:
@@ -495,6 +560,26 @@ class Store:
                 "foreign",
             )
 
+    def _open_postgres(self, url: str) -> None:
+        import psycopg  # only a PostgreSQL store needs it
+
+        from bot import store_pg
+
+        try:
+            self.db: Any = store_pg.PgConnection(url, store_pg.id_tables(MIGRATIONS))
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"cannot open store {store_pg.redact(url)}: {reason}") from None
+
+    @property
+    def location(self) -> str:
+        """Where the store is, fit for messages (a PostgreSQL URL without its password)."""
+        if self.backend == "postgresql":
+            from bot.store_pg import redact
+
+            return redact(str(self.path))
+        return str(self.path)
+
     def close(self) -> None:
         self.db.close()
 
@@ -509,21 +594,31 @@ class Store:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
+        version = self._checked_version()
+        while version < len(MIGRATIONS):
+            # the version is read again under the write lock: of two processes starting at once,
+            # the second finds the first one's work done instead of running it twice
+            with self.transaction():
+                version = self._checked_version()
+                if version == len(MIGRATIONS):
+                    break
+                for statement in _split_sql(MIGRATIONS[version]):
+                    self.db.execute(statement)
+                version += 1
+                self.db.execute(f"PRAGMA user_version = {version}")
+
+    def _checked_version(self) -> int:
         version = self.schema_version
         if version > len(MIGRATIONS):
             raise StoreError(
-                f"store {self.path} has schema version {version}, newer than this relaywatch "
+                f"store {self.location} has schema version {version}, newer than this relaywatch "
                 f"({len(MIGRATIONS)}); upgrade relaywatch",
                 "newer",
             )
-        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction():
-                for statement in _split_sql(script):
-                    self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {target}")
+        return version
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
         # IMMEDIATE takes the write lock up front, so two processes never interleave a
         # read-then-write (the digest claim relies on this).
         with self._lock:
@@ -534,16 +629,23 @@ class Store:
                 # SQLite may already have rolled back (a full disk does): a failing ROLLBACK must
                 # not hide the error that caused it
                 if self.db.in_transaction:
-                    with suppress(StoreError):
+                    with suppress(StoreError, *self._backend_errors()):
                         self.db.execute("ROLLBACK")
                 raise
             try:
                 self.db.execute("COMMIT")
-            except StoreError:
+            except (StoreError, *self._backend_errors()):
                 if self.db.in_transaction:
-                    with suppress(StoreError):
+                    with suppress(StoreError, *self._backend_errors()):
                         self.db.execute("ROLLBACK")
                 raise
+
+    def _backend_errors(self) -> tuple[type[BaseException], ...]:
+        if self.backend != "postgresql":
+            return ()
+        import psycopg
+
+        return (psycopg.Error,)
 
     def now(self) -> str:
         return iso(self.clock())
@@ -655,11 +757,18 @@ class Store:
                 (channel, thread_ts, self.now(), alert_id),
             )
 
-    def update_alert(self, alert: AlertRecord, summary: str, close: bool = False) -> bool:
+    def update_alert(
+        self,
+        alert: AlertRecord,
+        summary: str,
+        close: bool = False,
+        follow_up: PendingPost | None = None,
+    ) -> bool:
         """Updates `alert` only if nobody changed it since it was read; False if someone did.
 
         Compare-and-set inside the write transaction: when two bot processes see the same change,
-        exactly one of them wins and posts the follow-up.
+        exactly one of them wins and posts the follow-up. `follow_up` is claimed for the winner in
+        the same transaction, so a winner that dies before posting leaves it for another process.
         """
         now = self.now()
         with self.transaction() as db:
@@ -676,7 +785,11 @@ class Store:
                     alert.summary,
                 ),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            if follow_up is not None:
+                self._insert_claim(db, follow_up)
+            return True
 
     def acknowledge_alert(self, alert_id: int, user_id: str) -> bool:
         with self.transaction() as db:
@@ -699,19 +812,167 @@ class Store:
         rows = self.db.execute(query + " ORDER BY id", params).fetchall()
         return [AlertRecord(**dict(row)) for row in rows]
 
+    # -- posting claims (exactly-once messages) ---------------------------------------------
+
+    def claim_post(
+        self,
+        claim_key: str,
+        claimed_by: str,
+        lease: timedelta = POST_LEASE,
+        channel: str = "",
+        thread_ts: str = "",
+        text: str = "",
+    ) -> bool:
+        """Claims the message `claim_key` for `claimed_by`: True for exactly one process.
+
+        A claim nobody finished whose lease ran out (its poster crashed, or gave it back after a
+        failed post) is taken over; a live or finished one is not.
+        """
+        with self.transaction() as db:
+            if self._insert_claim(
+                db, PendingPost(claim_key, claimed_by, lease, channel, thread_ts, text)
+            ):
+                return True
+            return self._take_over_claim(db, claim_key, claimed_by, lease)
+
+    def finish_post(self, claim_key: str, claimed_by: str, ts: str = "") -> bool:
+        """Marks a claimed message posted; False when the claim is no longer ours."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE post_claims SET done_at = ?, ts = ? "
+                "WHERE claim_key = ? AND claimed_by = ? AND done_at IS NULL",
+                (self.now(), ts, claim_key, claimed_by),
+            )
+            return cursor.rowcount == 1
+
+    def release_post(self, claim_key: str, claimed_by: str) -> None:
+        """Gives a claim back after a failed post, so the next attempt (any process) may retry."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE post_claims SET lease_until = ? "
+                "WHERE claim_key = ? AND claimed_by = ? AND done_at IS NULL",
+                (self.now(), claim_key, claimed_by),
+            )
+
+    def renew_post(self, claim_key: str, claimed_by: str, lease: timedelta = POST_LEASE) -> bool:
+        """Extends our live lease; False if it ran out and another process took the claim."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE post_claims SET lease_until = ? "
+                "WHERE claim_key = ? AND claimed_by = ? AND done_at IS NULL",
+                (iso(self.clock() + lease), claim_key, claimed_by),
+            )
+            return cursor.rowcount == 1
+
+    def post_claim(self, claim_key: str) -> PostClaim | None:
+        row = self.db.execute(
+            "SELECT * FROM post_claims WHERE claim_key = ?", (claim_key,)
+        ).fetchone()
+        return PostClaim(**dict(row)) if row else None
+
+    def abandoned_posts(self, prefix: str, limit: int = 100) -> list[PostClaim]:
+        """Claims under `prefix` nobody finished whose lease ran out, oldest first."""
+        rows = self.db.execute(
+            "SELECT * FROM post_claims WHERE done_at IS NULL AND lease_until <= ? "
+            "AND substr(claim_key, 1, ?) = ? ORDER BY lease_until, claim_key LIMIT ?",
+            (self.now(), len(prefix), prefix, limit),
+        ).fetchall()
+        return [PostClaim(**dict(row)) for row in rows]
+
+    def _insert_claim(self, db: Any, post: PendingPost) -> bool:
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO post_claims (claim_key, claimed_by, lease_until, channel, "
+            "thread_ts, text) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                post.claim_key,
+                post.claimed_by,
+                iso(self.clock() + post.lease),
+                post.channel,
+                post.thread_ts,
+                post.text,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def _take_over_claim(self, db: Any, claim_key: str, claimed_by: str, lease: timedelta) -> bool:
+        cursor = db.execute(
+            "UPDATE post_claims SET claimed_by = ?, lease_until = ? "
+            "WHERE claim_key = ? AND done_at IS NULL AND lease_until <= ?",
+            (claimed_by, iso(self.clock() + lease), claim_key, self.now()),
+        )
+        return cursor.rowcount == 1
+
+    # -- scheduler leadership (SQLite: a lease row; PostgreSQL: an advisory lock) ------------
+
+    def hold_leadership(self, name: str, holder: str, lease: timedelta) -> bool:
+        """Takes or renews the leadership `name` for `holder`; False while another holds it.
+
+        SQLite: a lease row, renewed by each call, taken over once it ran out. PostgreSQL: a
+        session advisory lock, released by the server the moment the holder's connection dies.
+        """
+        if self.backend == "postgresql":
+            return bool(self.db.hold_leadership(name))
+        until = iso(self.clock() + lease)
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO leader_lease (name, holder, lease_until) VALUES (?, ?, ?)",
+                (name, holder, until),
+            )
+            if cursor.rowcount == 1:
+                return True
+            cursor = db.execute(
+                "UPDATE leader_lease SET holder = ?, lease_until = ? "
+                "WHERE name = ? AND (holder = ? OR lease_until <= ?)",
+                (holder, until, name, holder, self.now()),
+            )
+            return cursor.rowcount == 1
+
+    def resign_leadership(self, name: str, holder: str) -> None:
+        if self.backend == "postgresql":
+            self.db.resign_leadership(name)
+            return
+        with self.transaction() as db:
+            db.execute("DELETE FROM leader_lease WHERE name = ? AND holder = ?", (name, holder))
+
     # -- digest runs ------------------------------------------------------------------------
 
-    def claim_digest(self, scheduled_for: str, claimed_by: str) -> DigestRun | None:
-        """Claims the digest due at `scheduled_for`; None if another run (any process) has it."""
+    def claim_digest(
+        self, scheduled_for: str, claimed_by: str, lease: timedelta = DIGEST_LEASE
+    ) -> DigestRun | None:
+        """Claims the digest due at `scheduled_for`; None if another run (any process) has it.
+
+        A run still 'running' whose sender's lease ran out (it died) is taken over.
+        """
+        key = digest_claim_key(scheduled_for)
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO digest_runs (scheduled_for, claimed_by, started_at, status) "
                 "VALUES (?, ?, ?, 'running')",
                 (scheduled_for, claimed_by, self.now()),
             )
-            if cursor.rowcount != 1:
+            if cursor.rowcount == 1:
+                self._insert_claim(db, PendingPost(key, claimed_by, lease))
+            elif self._take_over_claim(db, key, claimed_by, lease):
+                db.execute(
+                    "UPDATE digest_runs SET claimed_by = ?, started_at = ? "
+                    "WHERE scheduled_for = ? AND status = 'running'",
+                    (claimed_by, self.now(), scheduled_for),
+                )
+            else:
                 return None
         return self.digest_run(scheduled_for)
+
+    def digest_abandoned(self, scheduled_for: str) -> bool:
+        """True when the digest's run is still 'running' but its sender's lease ran out."""
+        claim = self.post_claim(digest_claim_key(scheduled_for))
+        run = self.digest_run(scheduled_for)
+        return (
+            run is not None
+            and run.status == "running"
+            and claim is not None
+            and claim.done_at is None
+            and claim.lease_until <= self.now()
+        )
 
     def finish_digest(
         self, run_id: int, status: str, channel: str = "", ts: str = "", error: str = ""
@@ -721,6 +982,11 @@ class Store:
                 "UPDATE digest_runs SET status = ?, finished_at = ?, channel = ?, ts = ?, "
                 "error = ? WHERE id = ?",
                 (status, self.now(), channel, ts, error, run_id),
+            )
+            db.execute(
+                "UPDATE post_claims SET done_at = ?, ts = ? WHERE claim_key = "
+                "(SELECT 'digest:' || scheduled_for FROM digest_runs WHERE id = ?)",
+                (self.now(), ts, run_id),
             )
 
     def digest_run(self, scheduled_for: str) -> DigestRun | None:
@@ -872,8 +1138,11 @@ class Store:
         row = self.db.execute("SELECT revision FROM containment_revision WHERE id = 1").fetchone()
         return int(row[0]) if row else 0
 
-    def _bump_containment_revision(self, db: sqlite3.Connection) -> None:
+    def _bump_containment_revision(self, db: Any) -> None:
         db.execute("UPDATE containment_revision SET revision = revision + 1 WHERE id = 1")
+        if self.backend == "postgresql":
+            # delivered at commit to every replica listening (bot.store_changes)
+            db.execute("SELECT pg_notify('relaywatch_containment', '')")
 
     # -- policy counters and alarms ----------------------------------------------------------
 
@@ -890,8 +1159,9 @@ class Store:
                 "INSERT INTO policy_counters (window_start, window_seconds, subject_kind, subject, "
                 "source, messages, recipients, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (window_start, window_seconds, subject_kind, subject, source) "
-                "DO UPDATE SET messages = messages + excluded.messages, "
-                "recipients = recipients + excluded.recipients, bytes = bytes + excluded.bytes",
+                "DO UPDATE SET messages = policy_counters.messages + excluded.messages, "
+                "recipients = policy_counters.recipients + excluded.recipients, "
+                "bytes = policy_counters.bytes + excluded.bytes",
                 [(start, window_seconds, *row) for row in rows],
             )
 

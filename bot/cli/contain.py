@@ -11,6 +11,8 @@ import getpass
 import shlex
 import sqlite3
 
+import psycopg
+
 from bot.cli.context import CliContext
 from bot.containment import Applied, Released, apply_request, limits_of
 from bot.exitcodes import ExitCode
@@ -85,8 +87,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         return ExitCode.USAGE
     try:
         outcome = apply_request(ctx.store, request, set_by=user, channel="", clock=utc_now)
-    except sqlite3.Error as exc:
-        ctx.error(f"could not write the store {ctx.config.store_path}: {exc}")
+    except (sqlite3.Error, psycopg.Error) as exc:
+        ctx.error(f"could not write the store {ctx.config.store_display}: {exc}")
         return ExitCode.INCOMPLETE
     ctx.store.audit(user, "contain", line, True, "", AUDIT_CHANNEL)
     if as_json:

@@ -59,7 +59,9 @@ class CliContext:
     def store(self) -> Store:
         """The store, opened on first use; raises StoreError with what to do when it cannot be."""
         if self._store is None:
-            self._store = Store(self.config.store_path, busy_timeout=self.config.store.busy_timeout)
+            self._store = Store(
+                self.config.store_location, busy_timeout=self.config.store.busy_timeout
+            )
         return self._store
 
     def optional_store(self) -> Store | None:

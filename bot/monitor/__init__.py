@@ -141,6 +141,11 @@ class Monitor:
             async with gate:
                 return await self._check(kind, subject, progress)
 
+        if self.alerter is not None:
+            try:  # follow-ups a crashed process claimed but never posted
+                await self.alerter.resume_abandoned()
+            except Exception:
+                log.exception("resuming abandoned follow-ups failed")
         records = await asyncio.gather(*(one(s) for s in subjects))
         report.records.extend(records)
         if self.alerter is not None:

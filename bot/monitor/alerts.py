@@ -10,6 +10,9 @@ not know more than before.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +33,7 @@ from bot.digest.facts import (
 from bot.poster import ChatPoster
 from bot.render.containment import suspect_buttons
 from bot.render.reply import ChatReply, buttons, context, escape, mention, plain_reply, sections
-from bot.store import AlertRecord, CheckRecord, Store, iso
+from bot.store import AlertRecord, CheckRecord, PendingPost, Store, iso
 from handlers.delisting.cases import hours as listed_for
 from handlers.numbers import NumberError, parse_count
 
@@ -69,12 +72,19 @@ class Alerter:
     """Posts alerts and their follow-ups to one channel through any ChatPoster."""
 
     def __init__(
-        self, store: Store, poster: ChatPoster, channel: str, throttle_rate: str = "20/h"
+        self,
+        store: Store,
+        poster: ChatPoster,
+        channel: str,
+        throttle_rate: str = "20/h",
+        claimant: str | None = None,
     ) -> None:
         self.store = store
         self.poster = poster
         self.channel = channel
         self.throttle_rate = throttle_rate  # what a suspect alert's Throttle button sets
+        # who holds a posting claim: unique per Alerter, so two in one process do not share one
+        self.claimant = claimant or poster_identity()
 
     # -- blocklists -------------------------------------------------------------------------
 
@@ -363,31 +373,88 @@ class Alerter:
         return await self._post_message(alert, reply)
 
     async def _post_message(self, alert: AlertRecord, reply: ChatReply) -> list[AlertEvent]:
+        # The alert row says a message is due; the claim says who sends it. Without the claim a
+        # second process that sees the alert before its thread ts is stored would post it again.
+        key = opening_claim_key(alert.id)
+        if not self.store.claim_post(key, self.claimant):
+            return []  # another process is posting it (or did); a dead one's lease runs out
         try:
             ts = await self.poster.post(self.channel, reply)
         except Exception:
             log.exception("could not post alert", extra={"alert": alert.subject_key})
+            self.store.release_post(key, self.claimant)  # the next run tries again
             return [AlertEvent(alert.id, alert.subject_key, "opened", reply.text)]
         self.store.set_alert_thread(alert.id, self.channel, ts)
+        self.store.finish_post(key, self.claimant, ts)
         return [AlertEvent(alert.id, alert.subject_key, "opened", reply.text, ts)]
 
     async def _follow_up(
         self, alert: AlertRecord, text: str, summary: str, close: bool
     ) -> list[AlertEvent]:
-        if not self.store.update_alert(alert, summary, close):
-            return []  # another process handled this change already
-        reply = plain_reply(text)
         action: Literal["followed_up", "closed"] = "closed" if close else "followed_up"
         if not alert.thread_ts:
             # its opening message never got out, so there is no thread to answer in; the
             # change is recorded and the next digest shows it
+            if not self.store.update_alert(alert, summary, close):
+                return []  # another process handled this change already
             return [AlertEvent(alert.id, alert.subject_key, action, text)]
-        try:
-            ts = await self.poster.post(alert.channel or self.channel, reply, alert.thread_ts)
-        except Exception:
-            log.exception("could not post alert follow-up", extra={"alert": alert.subject_key})
-            return [AlertEvent(alert.id, alert.subject_key, action, text)]
+        channel = alert.channel or self.channel
+        claim = PendingPost(
+            follow_up_claim_key(alert.id),
+            self.claimant,
+            channel=channel,
+            thread_ts=alert.thread_ts,
+            text=text,
+        )
+        if not self.store.update_alert(alert, summary, close, follow_up=claim):
+            return []  # another process handled this change already
+        ts = await self._post_claimed(claim.claim_key, channel, alert.thread_ts, text)
         return [AlertEvent(alert.id, alert.subject_key, action, text, ts)]
+
+    async def _post_claimed(self, key: str, channel: str, thread_ts: str, text: str) -> str:
+        """Posts a follow-up this Alerter holds the claim for; "" when it could not."""
+        try:
+            ts = await self.poster.post(channel, plain_reply(text), thread_ts)
+        except Exception:
+            log.exception("could not post alert follow-up", extra={"claim": key})
+            self.store.release_post(key, self.claimant)  # resume_abandoned tries again
+            return ""
+        self.store.finish_post(key, self.claimant, ts)
+        return ts
+
+    async def resume_abandoned(self) -> list[str]:
+        """Posts follow-ups whose poster died (or failed) before posting them; their claim keys.
+
+        Openings need no such sweep: an alert without a thread ts is posted again by the next
+        check of its subject, under the same claim.
+        """
+        done = []
+        for claim in self.store.abandoned_posts(ALERT_CLAIMS):
+            if not claim.text or not claim.thread_ts:
+                continue
+            if not self.store.claim_post(claim.claim_key, self.claimant):
+                continue  # another process took it over first
+            if await self._post_claimed(
+                claim.claim_key, claim.channel, claim.thread_ts, claim.text
+            ):
+                done.append(claim.claim_key)
+        return done
+
+
+ALERT_CLAIMS = "alert:"
+
+
+def opening_claim_key(alert_id: int) -> str:
+    return f"{ALERT_CLAIMS}{alert_id}:opening"
+
+
+def follow_up_claim_key(alert_id: int) -> str:
+    # one claim per won compare-and-set, so a random part is unique enough and never reused
+    return f"{ALERT_CLAIMS}{alert_id}:follow-up:{uuid.uuid4().hex}"
+
+
+def poster_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _complete(record: CheckRecord) -> bool:

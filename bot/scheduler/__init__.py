@@ -30,7 +30,8 @@ from bot.monitor.alarms import AlarmPoster
 from bot.poster import ChatPoster
 from bot.render import digest as render_digest
 from bot.scheduler.expiry import CHECK_EVERY, ContainmentExpiry
-from bot.store import DigestRun, Store, iso, utc_now
+from bot.scheduler.leader import RENEW_EVERY, Leadership, leader_only
+from bot.store import DigestRun, Store, digest_claim_key, iso, utc_now
 
 log = logging.getLogger("relaywatch.scheduler")
 
@@ -71,12 +72,13 @@ def digest_due(now: datetime, config: Config, store: Store) -> datetime | None:
 
     Due: the latest scheduled time has passed, by no more than the grace period, and no process
     has claimed it yet. Outside the grace period a missed digest is skipped (the next one comes
-    tomorrow); a claimed one is never sent again, even if its sender died half-way.
+    tomorrow); a claimed one is sent again only when its sender's lease ran out before it finished
+    (the sender died half-way), and then by exactly one process.
     """
     slot = latest_slot(now, config)
     if now - slot > timedelta(minutes=max(0, config.schedule.digest_grace_minutes)):
         return None
-    if store.digest_run(slot_key(slot)) is not None:
+    if store.digest_run(slot_key(slot)) is not None and not store.digest_abandoned(slot_key(slot)):
         return None
     return slot
 
@@ -123,6 +125,10 @@ class ScheduledJobs:
         try:
             if self.refresh_before_digest:
                 await self.monitor.refresh_stale()
+            if not self.store.renew_post(digest_claim_key(run.scheduled_for), self.claimed_by):
+                # our lease ran out during the refresh and another process took the digest over
+                log.warning("digest taken over by another process", extra={"slot": slot_key(slot)})
+                return self.store.digest_run(slot_key(slot))
             digest = build_digest(self.store, self.config, self.clock())
             reply = with_chart(render_digest.chat_reply(digest), digest_chart(self.store, digest))
             ts = await self.poster.post(self.channel, reply)
@@ -175,6 +181,7 @@ class SchedulerHandle:
     scheduler: AsyncIOScheduler
     jobs: ScheduledJobs
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # the policy alarm poster
+    leadership: Leadership | None = None
 
     def next_digest_time(self) -> datetime | None:
         job = self.scheduler.get_job("digest")
@@ -185,6 +192,8 @@ class SchedulerHandle:
             task.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.leadership is not None:
+            self.leadership.resign()  # hand over at once instead of after the lease
 
 
 def start_for(
@@ -223,10 +232,31 @@ def start_for(
             "slack.digest_channel is not set: checks run and are recorded, "
             "but digests and alerts are not posted"
         )
+    # several replicas on one store: only the leader runs the jobs below (every replica posts
+    # live policy alarms above, claimed one by one, and answers Slack)
+    leadership = Leadership(store, jobs.claimed_by, clock)
+    handle.leadership = leadership
+
+    async def lead() -> None:
+        was = leadership.held
+        if leadership.check() and not was and target:
+            # a new leader (a start, or a take-over from a dead one) sends a digest its
+            # predecessor missed, within grace; the store's claim keeps it single
+            await jobs.digest()
+
+    scheduler.add_job(
+        lead,
+        IntervalTrigger(seconds=RENEW_EVERY.total_seconds(), timezone=zone),
+        id="leadership",
+        name="scheduler leadership",
+        next_run_time=now,
+        misfire_grace_time=int(RENEW_EVERY.total_seconds()),
+        **common,
+    )
     if target:
         expiry = ContainmentExpiry(config, store, poster, target, clock)
         scheduler.add_job(
-            expiry.run_once,
+            leader_only(leadership, expiry.run_once),
             IntervalTrigger(seconds=CHECK_EVERY.total_seconds(), timezone=zone),
             id="containment-expiry",
             name="containment reminders and lapse notes",
@@ -236,7 +266,7 @@ def start_for(
         )
         grace = max(60, config.schedule.digest_grace_minutes * 60)
         scheduler.add_job(
-            jobs.digest,
+            leader_only(leadership, jobs.digest),
             digest_trigger(config),
             id="digest",
             name="daily digest",
@@ -246,7 +276,9 @@ def start_for(
         if digest_due(now, config, store) is not None:
             # missed while we were down and still within grace: once, right away (the claim
             # in the store keeps it once even if the cron job or another process fires too)
-            scheduler.add_job(jobs.digest, DateTrigger(), id="digest-catchup", **common)
+            scheduler.add_job(
+                leader_only(leadership, jobs.digest), DateTrigger(), id="digest-catchup", **common
+            )
     intervals = {
         "blacklist": (jobs.blacklist, timedelta(minutes=config.schedule.blacklist_every_minutes)),
         "relay": (jobs.relay, timedelta(hours=config.schedule.relay_every_hours)),
@@ -262,7 +294,7 @@ def start_for(
             log.info("monitor disabled (interval 0)", extra={"kind": kind})
             continue
         scheduler.add_job(
-            body,
+            leader_only(leadership, body),
             IntervalTrigger(seconds=every.total_seconds(), timezone=zone),
             id=f"monitor-{kind}",
             name=f"{kind} monitor",
@@ -274,7 +306,7 @@ def start_for(
     if config.schedule.blacklist_every_minutes > 0:
         # cheap when nothing is due: one indexed query; each due case asks one list one name
         scheduler.add_job(
-            jobs.delisting,
+            leader_only(leadership, jobs.delisting),
             IntervalTrigger(minutes=5, timezone=zone),
             id="delisting",
             name="delisting rechecks",
