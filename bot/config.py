@@ -864,13 +864,13 @@ def toml_value(value: Any, hide: bool = True) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        if hide_secrets and looks_like_secret(value):
+        if hide and looks_like_secret(value):
             value = f"{HIDDEN} ({SECRET_ADVICE})"
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v, hide_secrets) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v, hide) for v in value) + "]"
     if isinstance(value, dict):
-        items = (f"{k} = {toml_value(v, hide_secrets)}" for k, v in value.items())
+        items = (f"{k} = {toml_value(v, hide)}" for k, v in value.items())
         return "{ " + ", ".join(items) + " }"
     return repr(value)
 

@@ -72,3 +72,11 @@ def test_keeps_an_existing_secrets_file(tmp_path: Path) -> None:
     assert _init(str(tmp_path / "config.toml")) == 0
     assert secrets.read_text(encoding="utf-8") == "SLACK_BOT_TOKEN=xoxb-1\n"
     assert load_config(str(tmp_path / "config.toml"), env={}).secrets.slack_bot_token == "xoxb-1"
+
+
+def test_a_random_looking_path_is_written_as_it_is(tmp_path: Path) -> None:
+    # mkdtemp-style names (relaywatch-deploy-k3J9xq2Z) look random: still the admin's own path
+    where = tmp_path / "relaywatch-deploy-k3J9xq2Z7Lp0aQ4m" / "config.toml"
+    assert _init(str(where)) == 0
+    assert f'secrets_file = "{where.with_name("secrets.env").resolve()}"' in where.read_text()
+    assert load_config(str(where), env={}).secrets_file == str(where.with_name("secrets.env"))
