@@ -155,6 +155,25 @@ async def stop_scheduler(handle: Any) -> None:
         log.exception("scheduler shutdown failed")
 
 
+# -- the policy service (issue 10): in the same loop when [policy] listen is set -------------
+
+
+async def start_policy(config: Config) -> Any:
+    if not config.policy.listen:
+        return None
+    from bot.policy.server import PolicyService, ServiceSettings
+
+    service = PolicyService(ServiceSettings.from_config(config))
+    await service.start()
+    log.warning("policy service listening on %s", ", ".join(service.addresses))
+    return service
+
+
+async def stop_policy(service: Any) -> None:
+    if service is not None:
+        await service.stop()
+
+
 # -- modes ----------------------------------------------------------------------------------
 
 
@@ -164,6 +183,7 @@ async def serve_shell(config: Config, store: Store, ctx: CliContext) -> int:
     poster = ShellPoster(ctx.stdout)
     interactive = sys.stdin.isatty() and ctx.stdout.isatty()
     handle = await start_scheduler(poster, config, store, shell=True)
+    policy = await start_policy(config)
     try:
         adapter = ShellAdapter(
             Dispatcher(config, store),
@@ -174,6 +194,7 @@ async def serve_shell(config: Config, store: Store, ctx: CliContext) -> int:
         )
         code = await adapter.run()
     finally:
+        await stop_policy(policy)
         await stop_scheduler(handle)
     if not interactive and adapter.handled == 0:
         # typically a service started without its Slack tokens (stdin is /dev/null)
@@ -209,6 +230,7 @@ async def serve_slack(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     handle = await start_scheduler(services.poster, config, store, shell=False)
+    policy = await start_policy(config)
     who = f"{identity.get('user')} in {identity.get('team')}"
     try:
         if mode.kind == "http":
@@ -222,6 +244,7 @@ async def serve_slack(
             ctx.error(f"connecting to Slack over Socket Mode as {who}")
             await run_socket_mode(app, config.secrets.slack_app_token, stop)
     finally:
+        await stop_policy(policy)
         await stop_scheduler(handle)
         if not await services.work.drain(within=DRAIN_SECONDS):
             await services.work.cancel()
