@@ -25,7 +25,7 @@ SEVERITY = {"block": 3, "hold": 2, "throttle": 1}
 HOUR = 3600.0
 # bounds on the decision's own memory: clients already sent a 421, instances already counted
 MAX_CUT = 10_000
-MAX_INSTANCES = 50_000
+MAX_HOST_CACHE = 65_536
 
 
 class Verdict(Enum):
@@ -72,6 +72,7 @@ class ContainmentIndex:
         self.domains: dict[str, Containment] = {}
         self.hosts: dict[str, Containment] = {}  # single addresses by canonical text
         self.networks: list[tuple[_Network, Containment]] = []
+        self._host_cache: dict[str, tuple[Containment, ...]] = {}
         self.entries = [e for e in entries if e.active(now)]
         for entry in sorted(self.entries, key=lambda e: e.id):
             subject = entry.subject.strip().lower()
@@ -109,14 +110,28 @@ class ContainmentIndex:
             if (domain := request.sender_domain) and (hit := self.domains.get(domain)):
                 found.append(hit)
         if request.client_address and (self.hosts or self.networks):
-            address = address_of(request.client_address)
-            if address is not None:
-                if hit := self.hosts.get(str(address)):
-                    found.append(hit)
-                for network, entry in self.networks:
-                    if address.version == network.version and address in network:
-                        found.append(entry)
+            found.extend(self._host_matches(request.client_address))
         return found
+
+    def _host_matches(self, client: str) -> tuple[Containment, ...]:
+        # parsing an address and scanning the CIDRs costs more than the rest of a decision, and
+        # the same clients ask again and again: remember the answer per address (bounded; the
+        # index is rebuilt whenever the entries change)
+        cached = self._host_cache.get(client)
+        if cached is not None:
+            return cached
+        hits: list[Containment] = []
+        address = address_of(client)
+        if address is not None:
+            if hit := self.hosts.get(str(address)):
+                hits.append(hit)
+            for network, entry in self.networks:
+                if address.version == network.version and address in network:
+                    hits.append(entry)
+        if len(self._host_cache) >= MAX_HOST_CACHE:
+            self._host_cache.clear()
+        result = self._host_cache[client] = tuple(hits)
+        return result
 
 
 class Decider:
