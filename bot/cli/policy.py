@@ -74,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--main-cf", metavar="FILE", help="read this main.cf, not `postconf -n`")
     check.add_argument(
+        "--master-cf",
+        metavar="FILE",
+        help="read this master.cf's -o overrides, not `postconf -P` (default with --main-cf: none)",
+    )
+    check.add_argument(
         "--postfix-version", metavar="X.Y", help="assume this Postfix version (default: postconf's)"
     )
     check.add_argument("--json", action="store_true", help="machine-readable output")
@@ -177,7 +182,20 @@ def run_check(args: argparse.Namespace, ctx: CliContext) -> int:
         except (ReadError, OSError, subprocess.TimeoutExpired) as exc:
             ctx.error(str(exc))
             return ExitCode.INCOMPLETE
-    result = check_policy(text, _version(args.postfix_version))
+    master = ""
+    if args.master_cf:
+        try:
+            master = Path(args.master_cf).read_text(errors="replace")
+        except OSError as exc:
+            ctx.error(f"cannot read {args.master_cf}: {exc.strerror}")
+            return ExitCode.USAGE
+    elif not args.main_cf:
+        try:
+            master = _postconf("-P")
+        except (ReadError, OSError, subprocess.TimeoutExpired) as exc:
+            ctx.error(str(exc))
+            return ExitCode.INCOMPLETE
+    result = check_policy(text, _version(args.postfix_version), master)
     if args.json:
         ctx.print_json(as_json(result))
     else:
@@ -189,11 +207,22 @@ def as_json(result: PolicyCheckResult) -> dict:
     return {
         "postfix_version": result.version,
         "policy_services": [
-            {"parameter": s.parameter, "endpoint": s.endpoint, "options": s.options}
+            {
+                "service": s.scope or "main.cf",
+                "parameter": s.parameter,
+                "endpoint": s.endpoint,
+                "options": s.options,
+            }
             for s in result.services
         ],
         "findings": [
-            {"code": f.code, "severity": f.severity, "parameter": f.parameter, "message": f.message}
+            {
+                "code": f.code,
+                "severity": f.severity,
+                "service": f.scope or "main.cf",
+                "parameter": f.parameter,
+                "message": f.message,
+            }
             for f in result.findings
         ],
         "problems": len(result.problems),
@@ -204,7 +233,8 @@ def as_text(result: PolicyCheckResult) -> str:
     lines = [f"Postfix {result.version or 'version unknown'}"]
     for service in result.services:
         options = ", ".join(f"{k}={v}" for k, v in service.options.items()) or "no options"
-        lines.append(f"policy service {service.endpoint} in {service.parameter} ({options})")
+        where = f"{service.scope} " if service.scope else ""
+        lines.append(f"policy service {service.endpoint} in {where}{service.parameter} ({options})")
     for finding in result.findings:
         mark = "PROBLEM" if finding.severity == "problem" else "note"
         lines.append(f"{mark}: {finding.message}")

@@ -20,7 +20,7 @@ What is flagged, and why:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 MAX_TIMEOUT = 10.0
 POSTFIX_DEFAULT_TIMEOUT = 100.0
@@ -42,6 +42,7 @@ class Finding:
     severity: str  # "problem" (exit 1) or "note"
     message: str
     parameter: str = ""
+    scope: str = ""  # "" for main.cf, else the master.cf service ("submission/inet")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class PolicyService:
     position: int
     endpoint: str
     options: dict[str, str] = field(default_factory=dict)
+    scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,15 +156,58 @@ def _first(items: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
-def check_policy(text: str, version: str = "") -> PolicyCheckResult:
+def parse_master_overrides(text: str) -> dict[str, dict[str, str]]:
+    """`postconf -P` output (service/type/name = value) or a master.cf's `-o` options, by service.
+
+    A master.cf is recognised by its layout (a service line, then indented `-o name=value` or
+    `-o { name = value }` lines)."""
+    overrides: dict[str, dict[str, str]] = {}
+    lines = [
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if all(
+        re.match(r"[^\s/]+/[^\s/]+/[^\s=]+\s*=", line) for line in lines if not line[0].isspace()
+    ):
+        for line in lines:
+            match = re.match(r"([^\s/]+/[^\s/]+)/([^\s=]+)\s*=\s*(.*)", line)
+            if match:
+                overrides.setdefault(match.group(1), {})[match.group(2)] = match.group(3).strip()
+        return overrides
+    # a master.cf: join each service's lines, then read its -o options
+    entries: list[str] = []
+    for line in lines:
+        if line[0].isspace() and entries:
+            entries[-1] += " " + line.strip()
+        else:
+            entries.append(line.strip())
+    for entry in entries:
+        fields = entry.split(None, 8)
+        if len(fields) < 8:
+            continue
+        scope = f"{fields[0]}/{fields[1]}"
+        args = fields[8] if len(fields) > 8 else ""
+        for match in re.finditer(r"-o\s+(\{(?:[^{}]|\{[^{}]*\})*\}|\S+)", args):
+            option = match.group(1)
+            if option.startswith("{"):
+                option = option[1:-1]
+            name, sep, value = option.partition("=")
+            if sep:
+                overrides.setdefault(scope, {})[name.strip()] = value.strip()
+    return overrides
+
+
+def _relevant(overrides: dict[str, str]) -> bool:
+    return any(
+        name in RESTRICTION_LISTS or name.startswith("smtpd_policy_service_") for name in overrides
+    )
+
+
+def check_policy(text: str, version: str = "", master: str = "") -> PolicyCheckResult:
+    """main.cf settings (`postconf -n` or the file), the Postfix version, and optionally the
+    master.cf overrides (`postconf -P` or the file): each smtpd service that overrides a
+    restriction list is checked as its own scope."""
     settings = parse_main_cf(text)
     findings: list[Finding] = []
-    services = [
-        s
-        for parameter in RESTRICTION_LISTS
-        for s in policy_services(parameter, settings.get(parameter, ""))
-    ]
-
     parsed_version = version_tuple(version) if version else None
     if version and parsed_version is None:
         findings.append(
@@ -176,9 +221,16 @@ def check_policy(text: str, version: str = "") -> PolicyCheckResult:
                 f"Postfix {version} is older than 3.0: no per-service default_action; upgrade",
             )
         )
-
-    global_default = settings.get("smtpd_policy_service_default_action", "")
-    global_timeout = parse_duration(settings.get("smtpd_policy_service_timeout", "100s"))
+    scopes = [("", settings)] + [
+        (scope, {**settings, **options})
+        for scope, options in parse_master_overrides(master).items()
+        if _relevant(options)
+    ]
+    services: list[PolicyService] = []
+    for scope, merged in scopes:
+        found, scoped = _check_scope(merged, scope)
+        services.extend(found)
+        findings.extend(scoped)
     if not services:
         findings.append(
             Finding(
@@ -188,8 +240,31 @@ def check_policy(text: str, version: str = "") -> PolicyCheckResult:
                 "contain anything (see docs/policy.md for the main.cf snippet)",
             )
         )
+    return PolicyCheckResult(version, tuple(services), tuple(findings))
+
+
+def _check_scope(settings: dict[str, str], scope: str) -> tuple[list[PolicyService], list[Finding]]:
+    label = f"{scope}: " if scope else ""
+    findings: list[Finding] = []
+    services = [
+        PolicyService(s.parameter, s.position, s.endpoint, s.options, scope)
+        for parameter in RESTRICTION_LISTS
+        for s in policy_services(parameter, settings.get(parameter, ""))
+    ]
+    if scope and not services:
+        findings.append(
+            Finding(
+                "service_without_policy",
+                "note",
+                f"{label}this listener overrides its restrictions without check_policy_service: "
+                "its clients are neither counted nor contained",
+                scope=scope,
+            )
+        )
+    global_default = settings.get("smtpd_policy_service_default_action", "")
+    global_timeout = parse_duration(settings.get("smtpd_policy_service_timeout", "100s"))
     for service in services:
-        where = f"{service.parameter} ({service.endpoint or '?'})"
+        where = f"{label}{service.parameter} ({service.endpoint or '?'})"
         action = service.options.get("default_action") or global_default
         if not action or action.split()[0].upper() not in ("DUNNO", "PREPEND", "WARN"):
             findings.append(
@@ -226,7 +301,7 @@ def check_policy(text: str, version: str = "") -> PolicyCheckResult:
             Finding(
                 "relay_restrictions_permissive",
                 "problem",
-                "smtpd_relay_restrictions is "
+                f"{label}smtpd_relay_restrictions is "
                 + ("empty" if not relay_items else f"'{relay}'")
                 + ": it must hold reject_unauth_destination (or defer_unauth_destination) before "
                 "any bare permit, or a policy answer in smtpd_recipient_restrictions could permit "
@@ -251,9 +326,9 @@ def check_policy(text: str, version: str = "") -> PolicyCheckResult:
                 Finding(
                     "policy_before_relay_check",
                     "problem",
-                    f"{service.parameter}: check_policy_service comes before the relay check, "
-                    "so a policy service answering OK there would relay mail; put relay control "
-                    "in smtpd_relay_restrictions and the policy service in "
+                    f"{label}{service.parameter}: check_policy_service comes before the relay "
+                    "check, so a policy service answering OK there would relay mail; put relay "
+                    "control in smtpd_relay_restrictions and the policy service in "
                     "smtpd_recipient_restrictions",
                     service.parameter,
                 )
@@ -266,7 +341,7 @@ def check_policy(text: str, version: str = "") -> PolicyCheckResult:
                 Finding(
                     "policy_after_permit",
                     "note",
-                    f"{service.parameter}: check_policy_service comes after "
+                    f"{label}{service.parameter}: check_policy_service comes after "
                     f"{items[permits[0]]}, so it never sees those clients (authenticated "
                     "or LAN senders are the ones to watch); put it first",
                     service.parameter,
@@ -277,9 +352,9 @@ def check_policy(text: str, version: str = "") -> PolicyCheckResult:
             Finding(
                 "no_data_stage",
                 "note",
-                "no check_policy_service in smtpd_data_restrictions: messages are counted per "
-                "RCPT instead of once per message at DATA",
+                f"{label}no check_policy_service in smtpd_data_restrictions: messages are "
+                "counted per RCPT instead of once per message at DATA",
                 "smtpd_data_restrictions",
             )
         )
-    return PolicyCheckResult(version, tuple(services), tuple(findings))
+    return services, [replace(f, scope=scope) for f in findings]

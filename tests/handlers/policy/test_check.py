@@ -99,3 +99,38 @@ def test_old_postfix_and_notes():
 
 def test_no_policy_service():
     assert "no_policy_service" in codes(check_policy("compatibility_level = 3.6\n", "3.8.6"))
+
+
+MASTER_CF = """\
+smtp      inet  n       -       y       -       -       smtpd
+submission inet n       -       y       -       -       smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_sasl_auth_enable=yes
+  -o { smtpd_recipient_restrictions = check_policy_service { inet:127.0.0.1:10040,
+       timeout=3s }, permit_sasl_authenticated, reject }
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+pickup    unix  n       -       y       60      1       pickup
+"""
+
+
+def test_master_cf_overrides_are_their_own_scope():
+    result = check_policy(SAFE, "3.8.6", MASTER_CF)
+    scoped = {(f.scope, f.code) for f in result.findings}
+    assert ("submission/inet", "fails_closed") in scoped
+    # the submission listener's relay rule lacks reject_unauth_destination: flagged for it alone
+    assert ("submission/inet", "relay_restrictions_permissive") in scoped
+    assert all(scope in ("", "submission/inet") for scope, _ in scoped)
+    # the recipient list is its own, the DATA one inherited from main.cf
+    assert [s.scope for s in result.services] == ["", "", "submission/inet", "submission/inet"]
+    assert result.services[2].endpoint == "inet:127.0.0.1:10040"
+
+
+def test_postconf_p_output_is_read_too():
+    text = (
+        "submission/inet/syslog_name = postfix/submission\n"
+        "submission/inet/smtpd_recipient_restrictions = permit_sasl_authenticated, reject\n"
+        "submission/inet/smtpd_data_restrictions =\n"
+    )
+    result = check_policy(SAFE, "3.8.6", text)
+    notes = [f for f in result.findings if f.code == "service_without_policy"]
+    assert [f.scope for f in notes] == ["submission/inet"]

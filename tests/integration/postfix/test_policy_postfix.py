@@ -242,3 +242,23 @@ def test_counting_sees_both_stages(instance):
         "account", BOB, datetime.now(UTC) - timedelta(hours=2)
     )
     assert messages >= 2 and recipients >= 2
+
+
+def test_policy_check_reads_this_instance(instance, tmp_path):
+    import json
+
+    from tests.bot.cli.test_main import relaywatch
+
+    postfix, _, _ = instance
+    result = relaywatch(
+        "policy", "check", "--json", env={"MAIL_CONFIG": str(postfix.config_dir)}, home=tmp_path
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    failclosed = f"{postfix.target('failclosed')}/inet"
+    policy = f"{postfix.target('policy')}/inet"
+    problems = {(f["service"], f["code"]) for f in report["findings"] if f["severity"] == "problem"}
+    assert problems == {(failclosed, "fails_closed")}
+    endpoints = {(s["service"], s["parameter"]) for s in report["policy_services"]}
+    assert (policy, "smtpd_recipient_restrictions") in endpoints
+    assert (policy, "smtpd_data_restrictions") in endpoints
