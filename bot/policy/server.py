@@ -43,6 +43,9 @@ log = logging.getLogger("relaywatch.policy")
 
 MAX_CONNECTIONS = 4096  # Postfix opens at most one per smtpd process (default_process_limit 100)
 EXPIRE_EVERY = 60.0
+# flush early when this many (subject, source) rows are pending: a burst of new subjects then
+# costs a bounded amount of memory, and no single flush is big enough to stall the loop
+EARLY_FLUSH_ROWS = 20_000
 PRUNE_AFTER = timedelta(days=8)
 AUTO_ACTIONS = ("hold", "block")
 UNIX_SOCKET_MODE = 0o666  # smtpd runs as the postfix user; the directory is what guards it
@@ -222,6 +225,7 @@ class PolicyService:
         self._tasks: list[asyncio.Task[Any]] = []
         self._alarms: list[PolicyAlarm] = []
         self._alarm_ready = asyncio.Event()
+        self._flush_due = asyncio.Event()
         self._last_expire = 0.0
         self._last_prune = 0.0
         # one thread owns the store connection: SQLite connections are per thread
@@ -241,6 +245,8 @@ class PolicyService:
             if alarms:
                 self._alarms.extend(alarms)
                 self._alarm_ready.set()
+            if self.counters.pending_rows > EARLY_FLUSH_ROWS:
+                self._flush_due.set()
         return self.decider.answer(decision)
 
     def _opened(self, connection: PolicyConnection) -> bool:
@@ -292,25 +298,28 @@ class PolicyService:
         self.revision = revision
         return True
 
-    def _write_counters(self, rows: list, now: datetime) -> None:
+    def _write_counters(self, pending: dict, now: datetime) -> int:
         store = self._open_store()
         start = now.replace(minute=0, second=0, microsecond=0)
+        rows = Counters.rows(pending)  # built here, in the worker, not on the loop
         if rows:
             store.flush_policy_counters(start, 3600, rows)
         if (now.timestamp() - self._last_prune) > 3600:
             self._last_prune = now.timestamp()
             store.prune_policy_counters(now - PRUNE_AFTER)
+        return len(rows)
 
     async def flush_now(self) -> int:
         """Hands the counters' deltas to the store; how many rows."""
-        rows = self.counters.take_flush()
+        self._flush_due.clear()
+        pending = self.counters.take_pending()
         now = self._store_now()
-        await self._in_worker(self._write_counters, rows, now)
+        written = await self._in_worker(self._write_counters, pending, now)
         self.stats.flushes += 1
         if now.timestamp() - self._last_expire >= EXPIRE_EVERY:
             self._last_expire = now.timestamp()
             self.counters.expire(now.timestamp())
-        return len(rows)
+        return written
 
     def _write_alarms(self, alarms: list[PolicyAlarm]) -> None:
         store = self._open_store()
@@ -352,6 +361,16 @@ class PolicyService:
             except Exception:
                 self.stats.store_errors += 1
                 log.exception("policy: %s failed; decisions go on with what is in memory", name)
+
+    async def _flush_loop(self, seconds: float) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_due.wait(), seconds)
+            try:
+                await self.flush_now()
+            except Exception:
+                self.stats.store_errors += 1
+                log.exception("policy: flush failed; decisions go on with what is in memory")
 
     async def _alarm_loop(self) -> None:
         while True:
@@ -397,7 +416,7 @@ class PolicyService:
             s = self.settings
             self._tasks = [
                 asyncio.create_task(self._every(s.refresh_seconds, self.refresh_now, "refresh")),
-                asyncio.create_task(self._every(s.flush_seconds, self.flush_now, "flush")),
+                asyncio.create_task(self._flush_loop(s.flush_seconds)),
                 asyncio.create_task(self._alarm_loop()),
             ]
         log.info("policy service listening on %s", ", ".join(self.addresses))

@@ -113,22 +113,24 @@ class _Window:
             self.alarmed = False
 
 
+# which of an account's rules already alarmed in their current window
+MINUTE_ALARMED, DAY_ALARMED, IPS_ALARMED, NETWORKS_ALARMED = 1, 2, 4, 8
+
+
 class _Account:
-    __slots__ = ("day", "hour_start", "ip_alarmed", "ips", "last_seen", "minute", "net_alarmed")
-    __slots__ += ("networks", "samples")
+    """One account's windows, flat: this object exists once per active account (100,000+)."""
+
+    __slots__ = ("day_count", "day_start", "flags", "hour_start", "ips", "last_seen")
+    __slots__ += ("minute_count", "minute_start", "samples")
 
     def __init__(self, now: float) -> None:
-        self.minute = _Window(now)
-        self.day = _Window(now)
-        self.hour_start = now
+        self.minute_start = self.day_start = self.hour_start = self.last_seen = now
+        self.minute_count = self.day_count = 0
+        self.flags = 0
         # tuples, not sets: most accounts have one or two of each, and an empty set alone costs
         # 216 bytes (100,000 accounts: 40 MB); the bounds keep membership tests short
         self.ips: tuple[str, ...] = ()
-        self.networks: tuple[str, ...] = ()
-        self.ip_alarmed = False
-        self.net_alarmed = False
         self.samples: tuple[str, ...] = ()
-        self.last_seen = now
 
 
 class _Host:
@@ -232,10 +234,22 @@ class Counters:
             row[1] += recipients
             row[2] += size
 
-    def take_flush(self) -> list[tuple[str, str, str, int, int, int]]:
-        """The (kind, subject, source, messages, recipients, bytes) deltas since the last call."""
+    @property
+    def pending_rows(self) -> int:
+        return len(self._pending)
+
+    def take_pending(self) -> dict[tuple[str, str, str], list[int]]:
+        """The deltas since the last call, as they are (O(1): turn them into rows elsewhere)."""
         pending, self._pending = self._pending, {}
+        return pending
+
+    @staticmethod
+    def rows(pending: dict[tuple[str, str, str], list[int]]) -> list[tuple]:
+        """(kind, subject, source, messages, recipients, bytes) rows, as the store takes them."""
         return [(*key, *values) for key, values in pending.items()]
+
+    def take_flush(self) -> list[tuple]:
+        return self.rows(self.take_pending())
 
     # -- accounts ----------------------------------------------------------------------------
 
@@ -255,55 +269,73 @@ class Counters:
                 state.samples += (request.recipient,)
         if now - state.hour_start >= HOUR:
             state.hour_start = now
-            state.ips = state.networks = ()
-            state.ip_alarmed = state.net_alarmed = False
+            state.ips = ()
+            state.flags &= ~(IPS_ALARMED | NETWORKS_ALARMED)
         client = request.client_address
         if client and client not in state.ips and len(state.ips) < MAX_IPS:
             state.ips += (client,)
-            network = network_of(client)
-            if network not in state.networks:
-                state.networks += (network,)
         if name in self.exempt_accounts:
             return
         t = self.thresholds
         if messages:
-            for window, length, rule, limit in (
-                (
-                    state.minute,
-                    MINUTE,
-                    "account_messages_per_minute",
-                    t.account_messages_per_minute,
-                ),
-                (state.day, DAY, "account_messages_per_day", t.account_messages_per_day),
-            ):
-                window.roll(now, length)
-                window.count += messages
-                if limit and window.count > limit and not window.alarmed:
-                    window.alarmed = True
-                    alarms.append(
-                        self._account_alarm(request, state, rule, window.count, limit, length, now)
+            if now - state.minute_start >= MINUTE:
+                state.minute_start, state.minute_count = now, 0
+                state.flags &= ~MINUTE_ALARMED
+            if now - state.day_start >= DAY:
+                state.day_start, state.day_count = now, 0
+                state.flags &= ~DAY_ALARMED
+            state.minute_count += messages
+            state.day_count += messages
+            limit = t.account_messages_per_minute
+            if limit and state.minute_count > limit and not state.flags & MINUTE_ALARMED:
+                state.flags |= MINUTE_ALARMED
+                alarms.append(
+                    self._account_alarm(
+                        request,
+                        state,
+                        "account_messages_per_minute",
+                        state.minute_count,
+                        limit,
+                        MINUTE,
+                        now,
                     )
+                )
+            limit = t.account_messages_per_day
+            if limit and state.day_count > limit and not state.flags & DAY_ALARMED:
+                state.flags |= DAY_ALARMED
+                alarms.append(
+                    self._account_alarm(
+                        request, state, "account_messages_per_day", state.day_count, limit, DAY, now
+                    )
+                )
         limit = t.account_client_ips_per_hour
-        if limit and not state.ip_alarmed and len(state.ips) > limit:
-            state.ip_alarmed = True
+        if limit and not state.flags & IPS_ALARMED and len(state.ips) > limit:
+            state.flags |= IPS_ALARMED
             alarms.append(
                 self._account_alarm(
                     request, state, "account_client_ips_per_hour", len(state.ips), limit, HOUR, now
                 )
             )
         limit = t.account_networks_per_hour
-        if limit and not state.net_alarmed and len(state.networks) > limit:
-            state.net_alarmed = True
+        # networks are worked out from the IPs only when there could be too many: most accounts
+        # never use more than one or two addresses, and this keeps their state small
+        networks = (
+            {network_of(ip) for ip in state.ips}
+            if limit and not state.flags & NETWORKS_ALARMED and len(state.ips) > limit
+            else ()
+        )
+        if len(networks) > limit:
+            state.flags |= NETWORKS_ALARMED
             alarms.append(
                 self._account_alarm(
                     request,
                     state,
                     "account_networks_per_hour",
-                    len(state.networks),
+                    len(networks),
                     limit,
                     HOUR,
                     now,
-                    detail={"networks": sorted(state.networks)},
+                    detail={"networks": sorted(networks)},
                 )
             )
 

@@ -315,3 +315,24 @@ def test_bad_settings_are_one_line_config_errors(config, key, value, message):
     config.policy = replace(config.policy, **{key: value})
     with pytest.raises(ConfigError, match=message):
         ServiceSettings.from_config(config)
+
+
+async def test_a_burst_of_new_subjects_is_flushed_early(config, clock, store, monkeypatch):
+    import bot.policy.server as server
+
+    monkeypatch.setattr(server, "EARLY_FLUSH_ROWS", 5)
+    config.policy.flush_seconds = 3600.0  # only the early flush can write in this test
+    service = PolicyService(ServiceSettings.from_config(config), clock=clock)
+    await service.start()
+    try:
+        for i in range(6):  # 6 account rows and one host row: over the bound of 5
+            await ask(service, sasl_username=f"u{i}@x.test", protocol_state="DATA")
+        since = T0 - timedelta(hours=1)
+        for _ in range(250):
+            if store.policy_counter_totals("account", "u0@x.test", since)[0]:
+                break
+            await asyncio.sleep(0.02)
+        assert store.policy_counter_totals("account", "u0@x.test", since) == (1, 0, 0)
+        assert service.counters.pending_rows < 5
+    finally:
+        await service.stop()
