@@ -97,7 +97,9 @@ class Message:
     data: bytes
 
 
-def workload(messages: int, seed: int = 7, accounts: int = 5000, prefix: str = "") -> list[Message]:
+def workload(
+    messages: int, seed: int = 7, accounts: int = 20000, prefix: str = ""
+) -> list[Message]:
     rng = random.Random(seed)
     out: list[Message] = []
     abusive = max(messages // 20, LIMIT * 3)
@@ -117,7 +119,7 @@ def workload(messages: int, seed: int = 7, accounts: int = 5000, prefix: str = "
             n = rng.randrange(accounts)
             category = "normal"
             account = f"{prefix}user{n}@bench.test"
-            client = f"10.{(n >> 8) & 255}.{n & 255}.{rng.randrange(1, 250)}"
+            client = f"10.{(n >> 8) & 255}.{n & 255}.{n % 250 + 1}"  # one per account
         out.append(
             Message(
                 category,

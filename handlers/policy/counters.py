@@ -148,6 +148,9 @@ class _Host:
 
 def network_of(address: str) -> str:
     """The /24 (IPv4) or /64 (IPv6) an address sits in, as text."""
+    head, dot, last = address.rpartition(".")
+    if dot and ":" not in address and last.isdigit() and head.count(".") == 2:
+        return f"{head}.0/24"  # the common case without building ipaddress objects
     parsed = address_of(address)
     if parsed is None:
         return address
@@ -272,7 +275,8 @@ class Counters:
             state.ips = ()
             state.flags &= ~(IPS_ALARMED | NETWORKS_ALARMED)
         client = request.client_address
-        if client and client not in state.ips and len(state.ips) < MAX_IPS:
+        new_ip = bool(client) and client not in state.ips and len(state.ips) < MAX_IPS
+        if new_ip:
             state.ips += (client,)
         if name in self.exempt_accounts:
             return
@@ -321,7 +325,7 @@ class Counters:
         # never use more than one or two addresses, and this keeps their state small
         networks = (
             {network_of(ip) for ip in state.ips}
-            if limit and not state.flags & NETWORKS_ALARMED and len(state.ips) > limit
+            if new_ip and limit and not state.flags & NETWORKS_ALARMED and len(state.ips) > limit
             else ()
         )
         if len(networks) > limit:
