@@ -224,7 +224,7 @@ def generator(port: int, batches: list[list[Message]], start_at: float, out) -> 
     started = time.perf_counter()
     try:
         try:
-            import uvloop  # the generator's own overhead, kept small
+            import uvloop  # bench only: the generator's own overhead, kept small
 
             results = uvloop.run(main())
         except ImportError:
@@ -389,7 +389,7 @@ class Running:
                 self.process.wait()
 
 
-def start_relaywatch(workdir: Path, loop: str = "auto") -> Running:
+def start_relaywatch(workdir: Path) -> Running:
     sys.path.insert(0, str(ROOT))
     from bot.store import Store
 
@@ -413,8 +413,6 @@ def start_relaywatch(workdir: Path, loop: str = "auto") -> Running:
             "-q",
             "policy",
             "serve",
-            "--loop",
-            loop,
         ],
         cwd=ROOT,
         env=env,
@@ -516,15 +514,8 @@ def start_policyd(workdir: Path) -> Running:
     return Running("policyd-rate-limit", port, process, workdir, process.pid)
 
 
-def start_relaywatch_asyncio(workdir: Path) -> Running:
-    running = start_relaywatch(workdir, loop="asyncio")
-    running.name = "relaywatch-asyncio"
-    return running
-
-
 STARTERS = {
     "relaywatch": start_relaywatch,
-    "relaywatch-asyncio": start_relaywatch_asyncio,
     "postfwd": start_postfwd,
     "policyd-rate-limit": start_policyd,
 }

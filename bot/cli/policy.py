@@ -51,12 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--listen",
         help="override [policy] listen: host:port, [v6]:port or unix:/path (comma-separated)",
     )
-    serve.add_argument(
-        "--loop",
-        choices=("auto", "asyncio", "uvloop"),
-        default="auto",
-        help="event loop: uvloop when installed (pip install 'relaywatch[fast]'), else asyncio",
-    )
     serve.set_defaults(run=run_serve)
     check = actions.add_parser(
         "check",
@@ -118,27 +112,9 @@ def run_serve(args: argparse.Namespace, ctx: CliContext) -> int:
         return ExitCode.OK
 
     try:
-        runner = event_loop_runner(args.loop)
-    except ImportError:
-        ctx.error("--loop uvloop: uvloop is not installed (pip install 'relaywatch[fast]')")
-        return ExitCode.USAGE
-    try:
-        return runner(main())
+        return asyncio.run(main())
     except KeyboardInterrupt:
         return ExitCode.OK
-
-
-def event_loop_runner(choice: str):
-    """asyncio.run, or uvloop.run (same semantics, about twice the requests per CPU second)."""
-    if choice == "asyncio":
-        return asyncio.run
-    try:
-        import uvloop
-    except ImportError:
-        if choice == "uvloop":
-            raise
-        return asyncio.run
-    return uvloop.run
 
 
 # -- check ------------------------------------------------------------------------------------
