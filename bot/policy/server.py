@@ -363,9 +363,15 @@ class PolicyService:
                 log.exception("policy: %s failed; decisions go on with what is in memory", name)
 
     async def _flush_loop(self, seconds: float) -> None:
+        # a timer sets the same event an early flush sets; not asyncio.wait_for, which before
+        # Python 3.12 can swallow a cancellation that races the event (stop() then hung on it)
+        loop = asyncio.get_running_loop()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush_due.wait(), seconds)
+            timer = loop.call_later(seconds, self._flush_due.set)
+            try:
+                await self._flush_due.wait()
+            finally:
+                timer.cancel()
             try:
                 await self.flush_now()
             except Exception:
@@ -424,9 +430,9 @@ class PolicyService:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # bounded: a task that ignored its cancellation must not keep the process alive
+            await asyncio.wait(self._tasks, timeout=5)
         self._tasks = []
         for server in self._servers:
             server.close()

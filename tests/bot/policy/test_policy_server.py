@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import stat
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -336,3 +337,30 @@ async def test_a_burst_of_new_subjects_is_flushed_early(config, clock, store, mo
         assert service.counters.pending_rows < 5
     finally:
         await service.stop()
+
+
+async def test_stop_is_prompt_while_flushes_keep_coming(config, clock):
+    # a flush loop cycling as fast as it can must not swallow the cancellation stop() sends
+    config.policy.flush_seconds = 0.0001
+    config.policy.refresh_seconds = 0.0001
+    for _ in range(20):
+        service = PolicyService(ServiceSettings.from_config(config), clock=clock)
+        await service.start()
+        await asyncio.sleep(0.01)
+        await asyncio.wait_for(service.stop(), 10)
+
+
+async def test_stop_when_an_early_flush_was_just_signalled(config, clock):
+    # the exact race: the flush event fires, and stop() cancels before the loop resumes
+    config.policy.flush_seconds = 3600.0
+    for pause in range(4):
+        service = PolicyService(ServiceSettings.from_config(config), clock=clock)
+        await service.start()
+        await asyncio.sleep(0.01)
+        service._flush_due.set()
+        for _ in range(pause):
+            await asyncio.sleep(0)
+        started = time.monotonic()
+        await asyncio.wait_for(service.stop(), 30)
+        assert time.monotonic() - started < 3  # the old wait_for-based loop stalled stop() here
+        assert service._tasks == []
