@@ -37,7 +37,7 @@ from bot.store import Store
 from handlers.policy.counters import Counters, CounterSettings, Thresholds
 from handlers.policy.decision import ContainmentIndex, Decider, Verdict
 from handlers.policy.model import PolicyAlarm
-from handlers.policy.protocol import Answers, MalformedRequest, RequestReader
+from handlers.policy.protocol import Answers, MalformedRequest, PolicyRequest, RequestReader
 
 log = logging.getLogger("relaywatch.policy")
 
@@ -234,7 +234,7 @@ class PolicyService:
 
     # -- the decision path (on the loop; no I/O) ---------------------------------------------
 
-    def decide(self, request: Any) -> bytes:
+    def decide(self, request: PolicyRequest) -> bytes:
         now = self.clock()
         self.stats.requests += 1
         is_message = self.counters.events.is_message(request)

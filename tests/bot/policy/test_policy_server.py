@@ -364,3 +364,21 @@ async def test_stop_when_an_early_flush_was_just_signalled(config, clock):
         await asyncio.wait_for(service.stop(), 30)
         assert time.monotonic() - started < 3  # the old wait_for-based loop stalled stop() here
         assert service._tasks == []
+
+
+def test_malformed_requests_are_logged_at_most_once_per_interval(caplog):
+    import logging
+
+    from bot.policy.server import RateLimitedLog
+
+    now = [100.0]
+    limited = RateLimitedLog(every=10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="relaywatch.policy"):
+        for _ in range(50):
+            limited.warning("policy: malformed request from %s", "192.0.2.1")
+        now[0] += 10.0
+        limited.warning("policy: malformed request from %s", "192.0.2.2")
+    assert [r.getMessage() for r in caplog.records] == [
+        "policy: malformed request from 192.0.2.1",
+        "policy: malformed request from 192.0.2.2 (49 similar suppressed)",
+    ]
