@@ -271,6 +271,11 @@ class PolicyConfig:
         [], "SASL accounts never alarmed on (list servers, webmail, forwarders)"
     )
     exempt_hosts: list[str] = setting([], "IPs or CIDRs never alarmed on (list servers, webmail)")
+    local_domains: list[str] = setting(
+        [],
+        "recipient domains that are not 'outside' for the internal-host rules (your own domains); "
+        "empty: every recipient domain counts as outside",
+    )
     auto_action: dict = setting(
         {},
         "optional automatic containment per alarm rule, e.g. "

@@ -149,15 +149,26 @@ def http_url(value: str) -> str | None:
 
 
 def listen_address(value: str) -> str | None:
+    """Where the policy service listens: one or more of HOST:PORT, [IPv6]:PORT, unix:/path,
+    separated by commas; port 0 lets the system choose (tests, a first try)."""
     if not value:
         return None
+    for part in (p.strip() for p in value.split(",")):
+        problem = _one_listen_address(part)
+        if problem:
+            return problem
+    return None
+
+
+def _one_listen_address(value: str) -> str | None:
     if value.startswith("unix:"):
         path = value[5:]
         if not Path(path).is_absolute():
             return f"{value!r}: a unix socket needs an absolute path (unix:/var/spool/…)"
         return _no_control(path)
     host, sep, port_text = value.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    ascii_port = port_text.isascii() and port_text.isdigit()
+    if not sep or not ascii_port or not 0 <= int(port_text) < 65536:
         return f"{value!r}: expected HOST:PORT, [IPv6]:PORT or unix:/path"
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
@@ -453,6 +464,7 @@ RULES: dict[str, Rule] = {
     "policy.exempt_accounts": each(account),
     "policy.exempt_hosts": each(address_or_network),
     "policy.auto_action": auto_actions,
+    "policy.local_domains": each(domain),
     "slack.admins": each(slack_user),
     "slack.admin_usergroup": slack_group,
     "slack.allowed_channels": each(channel_id),

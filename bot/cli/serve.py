@@ -165,6 +165,25 @@ async def stop_scheduler(handle: Any) -> None:
         log.exception("scheduler shutdown failed")
 
 
+# -- the policy service (issue 10): in the same loop when [policy] listen is set -------------
+
+
+async def start_policy(config: Config) -> Any:
+    if not config.policy.listen:
+        return None
+    from bot.policy.server import PolicyService, ServiceSettings
+
+    service = PolicyService(ServiceSettings.from_config(config))
+    await service.start()
+    log.warning("policy service listening on %s", ", ".join(service.addresses))
+    return service
+
+
+async def stop_policy(service: Any) -> None:
+    if service is not None:
+        await service.stop()
+
+
 # -- modes ----------------------------------------------------------------------------------
 
 
@@ -174,6 +193,7 @@ async def serve_shell(config: Config, store: Store, ctx: CliContext) -> int:
     poster = ShellPoster(ctx.stdout)
     interactive = sys.stdin.isatty() and ctx.stdout.isatty()
     handle = await start_scheduler(poster, config, store, shell=True)
+    policy = await start_policy(config)
     try:
         adapter = ShellAdapter(
             Dispatcher(config, store),
@@ -184,6 +204,7 @@ async def serve_shell(config: Config, store: Store, ctx: CliContext) -> int:
         )
         code = await adapter.run()
     finally:
+        await stop_policy(policy)
         await stop_scheduler(handle)
     if not interactive and adapter.handled == 0:
         # typically a service started without its Slack tokens (stdin is /dev/null)
@@ -223,6 +244,7 @@ async def serve_slack(
     handle = await schedule.call(
         lambda: start_scheduler(services.poster, config, store, shell=False)
     )
+    policy = await start_policy(config)
     who = f"{identity.get('user')} in {identity.get('team')}"
     try:
         if mode.kind == "http":
@@ -236,6 +258,7 @@ async def serve_slack(
             ctx.error(f"connecting to Slack over Socket Mode as {who}")
             await run_socket_mode(app, config.secrets.slack_app_token, stop)
     finally:
+        await stop_policy(policy)
         await schedule.call(lambda: stop_scheduler(handle))
         await schedule.close()
         if not await services.work.drain(within=DRAIN_SECONDS):

@@ -25,6 +25,7 @@ BAD_VALUES: dict[str, Any] = {
     "logs.journal_timeout": -1.0,
     "logs.max_decompressed_mb": 0,
     "store.busy_timeout": 0.0,
+    "policy.local_domains": ["not a domain"],
     "store.url": "mysql://db/relaywatch",
     "schedule.domain_every_hours": -1,
     "policy.throttle_rate": "fast",
