@@ -56,7 +56,8 @@ class ServiceSettings:
     """What the service needs from the configuration, checked once at start."""
 
     endpoints: tuple[Endpoint, ...]
-    store_path: Path
+    # the store every replica shares: the SQLite file, or the PostgreSQL URL (store.url)
+    store_path: Path | str
     refresh_seconds: float
     flush_seconds: float
     answers: Answers
@@ -86,7 +87,7 @@ class ServiceSettings:
         )
         return cls(
             endpoints=tuple(endpoints),
-            store_path=config.store_path,
+            store_path=config.store_location,
             refresh_seconds=float(policy.refresh_seconds),
             flush_seconds=float(policy.flush_seconds),
             answers=Answers.from_texts(policy.reject_text, policy.defer_text, policy.hold_text),
