@@ -16,10 +16,8 @@ Needs root, postfix, and sasl2-bin (saslpasswd2) for the SASL account; .ci/run i
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.integration.postfix.postfix_instance import (
@@ -31,6 +29,7 @@ from tests.integration.postfix.postfix_instance import (
     _free_ports,
     _write_certificate,
     availability_problem,
+    start_and_wait,
 )
 
 SASL_REALM = "relaywatch.test"
@@ -105,31 +104,7 @@ def start_policy_postfix(policy_port: int, accounts: dict[str, str]) -> PostfixI
         **listen,
     )
     (root / "etc" / "master.cf").write_text(listeners + SERVICES)
-    started = instance.postfix("start")
-    if started.returncode != 0:
-        log = instance.log()
-        shutil.rmtree(root, ignore_errors=True)
-        raise PostfixUnavailable(f"postfix start failed: {started.stderr.strip()}\n{log}")
-    deadline = time.monotonic() + 20
-    pending = set(listen.values())
-    while pending and time.monotonic() < deadline:
-        for value in list(pending):
-            host, _, port = value.rpartition(":")
-            try:
-                with socket.create_connection((host, int(port)), timeout=1) as sock:
-                    sock.settimeout(2)
-                    if sock.recv(100).startswith(b"220"):
-                        sock.sendall(b"QUIT\r\n")
-                        pending.discard(value)
-            except OSError:
-                pass
-        if pending:
-            time.sleep(0.1)
-    if pending:
-        log = instance.log()
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        raise PostfixUnavailable(f"postfix listeners {sorted(pending)} never answered:\n{log}")
+    start_and_wait(instance)
     return instance
 
 

@@ -5,7 +5,6 @@ the queue IDs on stdin, exactly as the sudoers rule in deploy/ allows."""
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import socket
 import subprocess
@@ -25,10 +24,8 @@ from handlers.queue import (
 )
 from tests.integration.postfix.postfix_instance import (
     PostfixInstance,
-    PostfixUnavailable,
-    availability_problem,
     remove,
-    start_postfix,
+    require_postfix,
 )
 
 pytestmark = pytest.mark.postfix
@@ -39,15 +36,7 @@ NORMAL = "alice@lab.test"
 
 @pytest.fixture(scope="module")
 def postfix() -> PostfixInstance:
-    problem = availability_problem()
-    if problem:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but the Postfix queue suite cannot run: {problem}")
-        pytest.skip(problem)
-    try:
-        instance = start_postfix()
-    except PostfixUnavailable as exc:
-        pytest.fail(str(exc)) if os.environ.get("CI") == "true" else pytest.skip(str(exc))
+    instance = require_postfix()
     # every destination is a closed port on loopback, so what is accepted stays queued (deferred:
     # connection refused) and nothing can leave the machine
     with socket.socket() as probe:

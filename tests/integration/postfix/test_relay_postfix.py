@@ -6,7 +6,6 @@ so CI cannot pass without actually running this suite.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -14,10 +13,8 @@ import pytest
 from handlers.relay import AttemptOutcome, ProbeOptions, ProbeTimeouts, Verdict, check_relay
 from tests.integration.postfix.postfix_instance import (
     PostfixInstance,
-    PostfixUnavailable,
-    availability_problem,
     remove,
-    start_postfix,
+    require_postfix,
 )
 
 pytestmark = pytest.mark.postfix
@@ -38,17 +35,7 @@ class NoDns:
 
 @pytest.fixture(scope="module")
 def postfix() -> PostfixInstance:
-    problem = availability_problem()
-    if problem:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but the Postfix integration suite cannot run: {problem}")
-        pytest.skip(problem)
-    try:
-        instance = start_postfix()
-    except PostfixUnavailable as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    instance = require_postfix()
     yield instance
     remove(instance)
 
