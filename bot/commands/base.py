@@ -61,6 +61,18 @@ class CommandContext:
         )
 
 
+def unlink_word(word: str) -> str:
+    """A word as the user typed it: Slack turns names into links (<http://example.com|example.com>,
+    <mailto:a@b|a@b>), so a link is read as its label."""
+    if word.startswith("<") and word.endswith(">"):
+        inner = word[1:-1]
+        label = inner.partition("|")[2]
+        return label or inner.removeprefix("http://").removeprefix("https://").removeprefix(
+            "mailto:"
+        )
+    return word
+
+
 def target_is_watched(store: Store, target: str) -> bool:
     host = _host_of(target.strip().lower().rstrip("."))
     address = _address(host)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.checks.blacklist import parse_targets, run_blacklist
-from bot.commands.base import CommandContext, CommandUsageError, forwarded_progress
+from bot.commands.base import CommandContext, CommandUsageError, forwarded_progress, unlink_word
 from bot.render.blacklist import chat_reply
 from bot.render.reply import ChatReply
 from bot.watchlist import blacklist_targets
@@ -62,19 +62,11 @@ def parse_args(text: str) -> tuple[list[str], list[str]]:
         if word == "--mx":
             if index + 1 >= len(words):
                 raise CommandUsageError("--mx needs a domain")
-            mx_domains.append(_unlink(words[index + 1]))
+            mx_domains.append(unlink_word(words[index + 1]))
             index += 2
             continue
         if word.startswith("-"):
             raise CommandUsageError(f"unknown option {word!r}")
-        targets.append(_unlink(word))
+        targets.append(unlink_word(word))
         index += 1
     return targets, mx_domains
-
-
-def _unlink(word: str) -> str:
-    # Slack turns names into links: <http://example.com|example.com>
-    if word.startswith("<") and word.endswith(">"):
-        inner = word[1:-1]
-        return inner.partition("|")[2] or inner.removeprefix("http://").removeprefix("https://")
-    return word

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.checks.domaincheck import parse_inputs, run_domaincheck, watched_domains
-from bot.commands.base import CommandContext, CommandUsageError, forwarded_progress
+from bot.commands.base import CommandContext, CommandUsageError, forwarded_progress, unlink_word
 from bot.render.domaincheck import chat_reply
 from bot.render.reply import ChatReply
 
@@ -66,19 +66,11 @@ def parse_args(text: str) -> tuple[list[str], dict[str, list[str]]]:
         if word in _OPTIONS:
             if index + 1 >= len(words):
                 raise CommandUsageError(f"{word} needs a value")
-            options[_OPTIONS[word]].append(_unlink(words[index + 1]))
+            options[_OPTIONS[word]].append(unlink_word(words[index + 1]))
             index += 2
             continue
         if word.startswith("-"):
             raise CommandUsageError(f"unknown option {word!r}")
-        domains.append(_unlink(word))
+        domains.append(unlink_word(word))
         index += 1
     return domains, options
-
-
-def _unlink(word: str) -> str:
-    # Slack turns names into links: <http://example.com|example.com>
-    if word.startswith("<") and word.endswith(">"):
-        inner = word[1:-1]
-        return inner.partition("|")[2] or inner.removeprefix("http://").removeprefix("https://")
-    return word

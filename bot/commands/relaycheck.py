@@ -10,6 +10,7 @@ from bot.commands.base import (
     CommandDenied,
     CommandUsageError,
     forwarded_progress,
+    unlink_word,
 )
 from bot.render.relay import chat_reply
 from bot.render.reply import ChatReply
@@ -105,14 +106,6 @@ def parse_args(text: str) -> tuple[list[str], list[str], bool, str | None]:
         elif word.startswith("-"):
             raise CommandUsageError(f"unknown option {word!r}")
         else:
-            targets.append(_unlink(word))
+            targets.append(unlink_word(word))
         index += 1
     return targets, mx_domains, confirm, tls
-
-
-def _unlink(word: str) -> str:
-    # Slack turns names into links: <http://mx.example.com|mx.example.com> or <mailto:…|…>
-    if word.startswith("<") and word.endswith(">"):
-        inner = word[1:-1]
-        return inner.partition("|")[2] or inner.removeprefix("http://").removeprefix("https://")
-    return word
