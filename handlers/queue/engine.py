@@ -7,13 +7,13 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from handlers.queue.actions import QueueActionPlan, QueueActionResult, plan_action, run_plan
 from handlers.queue.exim import exim_queue_command, parse_exim_queue
 from handlers.queue.model import Origin, QueuedMessage, QueueSummary
-from handlers.queue.origins import origins_from_logs
+from handlers.queue.origins import iter_origins_in_logs, origins_from_logs
 from handlers.queue.postfix import parse_postqueue_line, postqueue_command
 from handlers.queue.selection import Selection
 from handlers.queue.summary import Marks, summarize_queue
@@ -89,10 +89,8 @@ def _explain_failure(argv: list[str], code: int, stderr: str) -> str:
 
 
 def _origin_finder(options: QueueOptions, warnings: list[str]):
-    def find(ids: set[str]) -> dict[str, Origin]:
-        found, problems = origins_from_logs(options.log_paths, ids)
-        warnings.extend(problems)
-        return found
+    def find(ids: Collection[str]) -> Iterator[tuple[str, Origin]]:
+        return iter_origins_in_logs(options.log_paths, ids, warnings.append)
 
     return find if options.log_paths else None
 

@@ -8,7 +8,7 @@ for are kept, so memory follows the queue, not the log.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 
 from handlers.logsummary.inputs import iter_lines, open_binary, rotations
 from handlers.queue.model import Origin
@@ -23,8 +23,8 @@ _EXIM = re.compile(
 )
 
 
-def origins_from_lines(lines: Iterable[str], wanted: set[str]) -> dict[str, Origin]:
-    found: dict[str, Origin] = {}
+def iter_origins(lines: Iterable[str], wanted: Collection[str]) -> Iterator[tuple[str, Origin]]:
+    """(queue ID, origin) for each creation line of a wanted message, in log order."""
     for line in lines:
         if "client=" in line:
             match = _POSTFIX.search(line)
@@ -33,8 +33,25 @@ def origins_from_lines(lines: Iterable[str], wanted: set[str]) -> dict[str, Orig
         else:
             continue
         if match and match["id"] in wanted:
-            found[match["id"]] = Origin(match["ip"], match["user"] or "")
-    return found
+            yield match["id"], Origin(match["ip"], match["user"] or "")
+
+
+def origins_from_lines(lines: Iterable[str], wanted: Collection[str]) -> dict[str, Origin]:
+    return dict(iter_origins(lines, wanted))
+
+
+def iter_origins_in_logs(
+    paths: Iterable[str], wanted: Collection[str], warn: Callable[[str], None]
+) -> Iterator[tuple[str, Origin]]:
+    """The same over each log and its rotations, oldest first; unreadable files are warned
+    about and skipped. Streams: nothing is kept but what the caller keeps."""
+    for path in paths:
+        for name in rotations(path) or [path]:
+            try:
+                with open_binary(name) as stream:
+                    yield from iter_origins(iter_lines(stream), wanted)
+            except (OSError, EOFError) as exc:
+                warn(f"could not read {name} to tie queued mail to its sender: {exc}")
 
 
 def origins_from_logs(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from handlers.queue.model import Origin, QueuedMessage, QueueSummary, Ranked
@@ -58,7 +58,7 @@ def summarize_queue(
     messages: Iterable[QueuedMessage],
     mta: str,
     now: float,
-    find_origins: Callable[[set[str]], dict[str, Origin]] | None = None,
+    find_origins: Callable[[Collection[str]], Iterable[tuple[str, Origin]]] | None = None,
     marks: Marks | None = None,
     top: int = 10,
 ) -> QueueSummary:
@@ -90,9 +90,9 @@ def summarize_queue(
                 reasons[recipient.delay_reason[:300]] += 1
         if find_origins is not None:
             sizes[message.queue_id] = message.size
-    origins = find_origins(set(sizes)) if find_origins is not None else {}
-    for queue_id, origin in origins.items():
-        size = sizes.get(queue_id)
+    # streamed: each origin is tallied as the log yields it, never collected
+    for queue_id, origin in find_origins(sizes.keys()) if find_origins is not None else ():
+        size = sizes.pop(queue_id, None)  # a message created twice in the logs counts once
         if size is None:
             continue
         summary.origins_known += 1

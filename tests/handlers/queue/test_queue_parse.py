@@ -139,7 +139,7 @@ def test_summary_marks_suspects_and_contained_through_the_log_join() -> None:
         [m for m in messages if m],
         "postfix",
         now=100_000,
-        find_origins=lambda ids: {k: v for k, v in origins.items() if k in ids},
+        find_origins=lambda ids: [(k, v) for k, v in origins.items() if k in ids],
         marks=Marks(suspects=frozenset({"mallory"}), contained=frozenset({"spam@lab.test"})),
     )
     assert summary.by_queue == {
