@@ -12,6 +12,8 @@ for a moment still post each message once.
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -71,7 +73,13 @@ def leader_only(
     async def run() -> T | None:
         if not leadership.check():
             return None
-        return await body()
+        try:
+            return await body()
+        except asyncio.CancelledError:
+            # the bot is stopping (the shell session ended, SIGTERM): a job cut short is not a
+            # failure, and its partial run was never recorded as clean
+            log.info("scheduled job stopped with the bot", extra={"job": run.__name__})
+            return None
 
     run.__name__ = getattr(body, "__name__", "job")
     return run
