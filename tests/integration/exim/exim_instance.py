@@ -168,18 +168,23 @@ class EximInstance:
             time.sleep(0.1)
         raise AssertionError(f"Exim did not finish delivering:\n{self.mainlog.read_text()}")
 
+    def deferrals(self) -> int:
+        """Recipients logged deferred (==) so far."""
+        text = self.mainlog.read_text() if self.mainlog.exists() else ""
+        return len(re.findall(r"^\S+ \S+ \S+ == ", text, re.M))
+
     def idle(self, deferrals: int, deadline: float = 20.0) -> None:
-        """Waits until `deferrals` recipients were logged deferred (==) and no delivery process
+        """Waits until `deferrals` recipients in all were logged deferred and no delivery process
         still holds a queued message (Exim locks each message's -D file while it works on it)."""
         end = time.monotonic() + deadline
         while time.monotonic() < end:
-            text = self.mainlog.read_text() if self.mainlog.exists() else ""
-            if len(re.findall(r"^\S+ \S+ \S+ == ", text, re.M)) >= deferrals and not any(
+            if self.deferrals() >= deferrals and not any(
                 _locked(data) for data in (self.root / "spool" / "input").glob("*-D")
             ):
                 return
             time.sleep(0.1)
-        raise AssertionError(f"Exim did not settle with {deferrals} deferrals:\n{text}")
+        log = self.mainlog.read_text() if self.mainlog.exists() else ""
+        raise AssertionError(f"Exim did not settle with {deferrals} deferrals:\n{log}")
 
     def stop(self) -> None:
         pid_file = self.root / "exim.pid"

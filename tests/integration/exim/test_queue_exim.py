@@ -5,12 +5,14 @@ the private instance, while the other sender's mail is never touched."""
 
 from __future__ import annotations
 
+import json
 import smtplib
 import socket
 from collections.abc import Iterator
 
 import pytest
 
+from bot.cli import main
 from handlers.queue import (
     QueueOptions,
     parse_selection,
@@ -22,6 +24,7 @@ from tests.integration.exim.exim_instance import EXIM, EximInstance, remove, req
 
 SPAMMER = "mallory@lab.test"
 NORMAL = "alice@lab.test"
+BULK = "bulk@lab.test"
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +60,10 @@ def _sender(summary: QueueSummary, sender: str) -> int:
 
 
 async def test_read_freeze_thaw_remove(exim: EximInstance) -> None:
+    before = exim.deferrals()
     _send(exim, SPAMMER, ["a@example.net", "b@example.org"], 5)
     _send(exim, NORMAL, ["c@example.net"], 2)
-    exim.idle(deferrals=5 * 2 + 2)  # every recipient tried once and deferred
+    exim.idle(before + 5 * 2 + 2)  # every recipient tried once and deferred
 
     options = _options(exim)
     summary = read_queue_sync(options)
@@ -106,3 +110,26 @@ async def test_read_freeze_thaw_remove(exim: EximInstance) -> None:
     assert final.messages == 2 and _queue_of(final, "hold") == 0
     assert _sender(final, NORMAL) == 2 and _sender(final, SPAMMER) == 0
     assert {r.key for r in final.top_recipient_domains} == {"example.net"}
+
+
+def test_queue_cli_reads_and_holds_through_exim_config(
+    exim: EximInstance, tmp_path, capsys
+) -> None:
+    before = exim.deferrals()
+    _send(exim, BULK, ["d@example.com"], 3)
+    exim.idle(before + 3)
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(
+        f'[queue]\nmta = "exim"\nexim_path = "{EXIM}"\nexim_config = "{exim.config}"\n'
+        f'[store]\npath = "{tmp_path / "cli.db"}"\n'
+    )
+    assert main(["--config", str(config_file), "queue", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    senders = {row["key"]: row["messages"] for row in data["top_senders"]}
+    assert data["mta"] == "exim" and senders[BULK] == 3
+
+    args = ["--config", str(config_file), "queue", "hold", "sender", BULK, "--yes"]
+    assert main(args) == 0
+    assert "held 3 messages" in capsys.readouterr().out
+    summary = read_queue_sync(_options(exim))
+    assert _sender(summary, BULK) == 3 and _queue_of(summary, "hold") == 3
