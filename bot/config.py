@@ -295,6 +295,12 @@ class QueueConfig:
         "empty: the default",
     )
     exim_path: str = setting("exim", "the exim binary (Debian: exim4 is a link to it)")
+    exim_config: str = setting(
+        "",
+        "an Exim configuration file for exim -C in every queue listing and action (a second "
+        "instance; Exim allows -C only to root or for files in TRUSTED_CONFIG_LIST); empty: "
+        "Exim's own",
+    )
     privilege: list[str] = setting(
         ["sudo", "-n"],
         "what runs postsuper/exim as root for hold, release and delete (see "

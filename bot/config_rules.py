@@ -54,6 +54,13 @@ def optional_path(value: str) -> str | None:
     return _no_control(value) if value else None
 
 
+def optional_absolute_path(value: str) -> str | None:
+    """Empty, or an absolute path (so it can never be read as a command-line option)."""
+    if value and not Path(value).is_absolute():
+        return f"{value!r} is not an absolute path (e.g. /etc/exim4/exim4.conf)"
+    return optional_path(value)
+
+
 def log_path(value: str) -> str | None:
     if not value.strip():
         return "must not be empty"
@@ -484,6 +491,7 @@ RULES: dict[str, Rule] = {
     "queue.mta": mta,
     "queue.postfix_config_dir": optional_path,
     "queue.exim_path": command_word,
+    "queue.exim_config": optional_absolute_path,
     "queue.privilege": each(command_word),
     "queue.timeout": between(0.1, 3600),
     "queue.ids_per_call": between(1, 1_000_000),

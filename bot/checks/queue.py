@@ -20,6 +20,7 @@ def queue_options(config: Config, store: Store | None = None) -> QueueOptions:
         mta=q.mta,
         postfix_config_dir=q.postfix_config_dir,
         exim_path=q.exim_path,
+        exim_config=q.exim_config,
         log_paths=tuple(config.logs.paths),
         privilege=() if os.geteuid() == 0 else tuple(q.privilege),
         timeout=q.timeout,

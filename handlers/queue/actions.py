@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from handlers.queue.exim import exim_config_args
 from handlers.queue.ids import checked_ids
 from handlers.queue.model import Origin, QueuedMessage
 from handlers.queue.selection import Selection
@@ -63,6 +64,7 @@ def plan_action(
     privilege: list[str],
     postfix_config_dir: str = "",
     exim_path: str = "exim",
+    exim_config: str = "",
     batch: int = 1000,
     limit: int = 100_000,
 ) -> QueueActionPlan:
@@ -82,10 +84,11 @@ def plan_action(
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         if mta == "exim":
-            argv = (*privilege, exim_path, _EXIM[action], *chunk)
+            config = exim_config_args(exim_config)
+            argv = (*privilege, exim_path, *config, _EXIM[action], *chunk)
             plan.commands.append(QueueCommand(argv, ""))
         else:
-            config = ("-c", postfix_config_dir) if postfix_config_dir else ()
+            config = ["-c", postfix_config_dir] if postfix_config_dir else []
             argv = (*privilege, "postsuper", *config, *_POSTSUPER[action])
             plan.commands.append(QueueCommand(argv, "\n".join(chunk) + "\n"))
     return plan

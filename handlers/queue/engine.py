@@ -28,6 +28,7 @@ class QueueOptions:
     mta: str = "postfix"  # "postfix" | "exim"
     postfix_config_dir: str = ""  # postqueue/postsuper -c, for a second Postfix instance
     exim_path: str = "exim"
+    exim_config: str = ""  # exim -C, for a second Exim instance (only root may use -C)
     log_paths: tuple[str, ...] = ()  # to tie queued mail to its client and SASL account
     privilege: tuple[str, ...] = ()  # e.g. ("sudo", "-n") in front of postsuper/exim actions
     timeout: float = 120.0
@@ -39,7 +40,7 @@ class QueueOptions:
 
 def _command(options: QueueOptions) -> list[str]:
     if options.mta == "exim":
-        return exim_queue_command(options.exim_path)
+        return exim_queue_command(options.exim_path, options.exim_config)
     return postqueue_command(options.postfix_config_dir)
 
 
@@ -141,6 +142,7 @@ def plan_queue_action_sync(
         list(options.privilege),
         postfix_config_dir=options.postfix_config_dir,
         exim_path=options.exim_path,
+        exim_config=options.exim_config,
         batch=options.batch,
         limit=options.limit,
     )

@@ -57,8 +57,13 @@ def parse_exim_queue(lines: Iterable[str], now: float) -> Iterator[QueuedMessage
         yield _message(current)
 
 
-def exim_queue_command(exim: str = "exim") -> list[str]:
-    return [exim, "-bp"]
+def exim_queue_command(exim: str = "exim", config: str = "") -> list[str]:
+    return [exim, *exim_config_args(config), "-bp"]
+
+
+def exim_config_args(config: str) -> list[str]:
+    """`-C PATH` for an Exim with its own configuration (a second instance); none otherwise."""
+    return ["-C", config] if config else []
 
 
 def _message(data: dict) -> QueuedMessage:

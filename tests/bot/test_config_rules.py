@@ -32,6 +32,7 @@ BAD_VALUES: dict[str, Any] = {
     "queue.mta": "sendmail",
     "queue.postfix_config_dir": "/etc/post\nfix",
     "queue.exim_path": "exim -be",
+    "queue.exim_config": "-be",
     "queue.privilege": ["sudo -n"],
     "queue.timeout": 0.0,
     "queue.ids_per_call": 0,

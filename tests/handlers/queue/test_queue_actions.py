@@ -60,6 +60,23 @@ def test_exim_uses_freeze_thaw_remove_with_ids_as_arguments() -> None:
     assert delete.commands[0].argv == ("exim", "-Mrm", "1qT9Xv-0000Bq-4Z")
 
 
+def test_exim_config_goes_before_the_action_option() -> None:
+    queue = [QueuedMessage("deferred", "1qT9Xv-0000Bq-4Y", 1.0, 10, "s@x")]
+    selection = parse_selection("sender", "s@x")
+    plan = plan_action(
+        "hold", selection, queue, {}, "exim", ["sudo", "-n"], exim_config="/etc/exim4/second.conf"
+    )
+    assert plan.commands[0].argv == (
+        "sudo",
+        "-n",
+        "exim",
+        "-C",
+        "/etc/exim4/second.conf",
+        "-Mf",
+        "1qT9Xv-0000Bq-4Y",
+    )
+
+
 def test_batches_and_the_per_action_cap() -> None:
     queue = [_message("deferred", f"ABCDEF{n:04X}") for n in range(25)]
     selection = parse_selection("sender", "spam@lab.test")

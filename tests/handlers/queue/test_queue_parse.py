@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers.queue import Marks, Origin, QueueIdError, checked_ids, is_queue_id, summarize_queue
-from handlers.queue.exim import parse_exim_queue
+from handlers.queue.exim import exim_queue_command, parse_exim_queue
 from handlers.queue.postfix import parse_postqueue_line
 
 POSTQUEUE_LINE = json.dumps(
@@ -79,6 +79,39 @@ def test_exim_bp_listing() -> None:
     assert [r.address for r in first.recipients] == ["bob@example.net", "eve@example.org"]
     assert frozen.queue_name == "hold" and frozen.sender == ""
     assert big.queue_id == "1rA0aa-000Abc12345-wxyz" and big.size == int(1.5 * 1024**2)
+
+
+# verbatim from Debian's Exim 4.96 (tests/integration/exim/test_queue_exim.py): a one-digit age
+# right-aligned with a leading space, a size in bytes and in K, a bounce, the frozen marker
+EXIM_496_BP = """\
+ 0m   194 1xYHFq-0003AD-16 <mallory@lab.test> *** frozen ***
+          a@example.net
+          b@example.org
+
+ 0m  1.5K 1xYHFq-0003AI-1A <>
+          alice@lab.test
+
+"""
+
+
+def test_exim_496_bp_listing() -> None:
+    parsed = list(parse_exim_queue(EXIM_496_BP.splitlines(), 5000.0))
+    assert None not in parsed
+    frozen, bounce = parsed
+    assert (frozen.queue_id, frozen.queue_name, frozen.size, frozen.arrival_time) == (
+        "1xYHFq-0003AD-16",
+        "hold",
+        194,
+        5000.0,
+    )
+    assert [r.address for r in frozen.recipients] == ["a@example.net", "b@example.org"]
+    assert (bounce.queue_name, bounce.sender, bounce.size) == ("deferred", "", 1536)
+    assert [r.address for r in bounce.recipients] == ["alice@lab.test"]
+
+
+def test_exim_listing_command_takes_a_config() -> None:
+    assert exim_queue_command("/usr/sbin/exim4") == ["/usr/sbin/exim4", "-bp"]
+    assert exim_queue_command("exim", "/tmp/x.conf") == ["exim", "-C", "/tmp/x.conf", "-bp"]
 
 
 @pytest.mark.parametrize(
