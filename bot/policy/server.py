@@ -7,6 +7,10 @@ tasks:
 
 - refresh: every refresh_seconds read Store.containment_revision (one row) and reread the
   entries only when it moved, so a change made by another process applies within that interval;
+- on a PostgreSQL store, also listen for the notification every containment write sends
+  (bot.store_changes, on a connection of its own, asynchronously on the loop) and refresh at once,
+  so a block set through any replica applies on every replica within milliseconds; the periodic
+  refresh stays as the fallback for a notification lost with a dropped connection;
 - flush: every flush_seconds hand the counters' deltas to Store.flush_policy_counters;
 - alarms: recorded with Store.record_policy_alarm as soon as they happen (the chat side polls
   for unposted alarms every second), plus the optional per-rule auto action.
@@ -24,6 +28,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +39,8 @@ from typing import Any
 from bot.config import Config, ConfigError
 from bot.policy.listen import Endpoint, ListenError, parse_listen
 from bot.store import Store
+from bot.store_changes import containment_changes
+from bot.store_pg import is_postgres
 from handlers.policy.counters import Counters, CounterSettings, Thresholds
 from handlers.policy.decision import ContainmentIndex, Decider, Verdict
 from handlers.policy.model import PolicyAlarm
@@ -64,6 +71,8 @@ class ServiceSettings:
     counters: CounterSettings
     auto_action: dict[str, str]
     default_expiry: timedelta
+    # this replica's `source` in the shared counters (policy.replica_name)
+    replica_name: str = ""
 
     @classmethod
     def from_config(cls, config: Config, listen: str | None = None) -> ServiceSettings:
@@ -100,7 +109,13 @@ class ServiceSettings:
             ),
             auto_action=dict(policy.auto_action),
             default_expiry=_duration(policy.default_expiry, "policy.default_expiry"),
+            replica_name=policy.replica_name or default_replica_name(),
         )
+
+
+def default_replica_name() -> str:
+    """Host name and process id: two replicas never share one, even on one host."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _duration(text: str, key: str) -> timedelta:
@@ -363,6 +378,22 @@ class PolicyService:
                 self.stats.store_errors += 1
                 log.exception("policy: %s failed; decisions go on with what is in memory", name)
 
+    async def _listen_loop(self, url: str) -> None:
+        # the notifications arrive on the listener's own async connection; the reread itself goes
+        # through the worker like every other store call, so neither blocks the decision path
+        changes = containment_changes(url, poll_seconds=self.settings.refresh_seconds)
+        async with contextlib.aclosing(changes):
+            async for revision in changes:
+                if revision == self.revision:
+                    continue
+                try:
+                    await self.refresh_now()
+                except Exception:
+                    self.stats.store_errors += 1
+                    log.exception(
+                        "policy: refresh on notification failed; the periodic one goes on"
+                    )
+
     async def _flush_loop(self, seconds: float) -> None:
         # a timer sets the same event an early flush sets; not asyncio.wait_for, which before
         # Python 3.12 can swallow a cancellation that races the event (stop() then hung on it)
@@ -426,6 +457,8 @@ class PolicyService:
                 asyncio.create_task(self._flush_loop(s.flush_seconds)),
                 asyncio.create_task(self._alarm_loop()),
             ]
+            if isinstance(s.store_path, str) and is_postgres(s.store_path):
+                self._tasks.append(asyncio.create_task(self._listen_loop(s.store_path)))
         log.info("policy service listening on %s", ", ".join(self.addresses))
 
     async def stop(self) -> None:
