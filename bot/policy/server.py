@@ -11,9 +11,15 @@ tasks:
   (bot.store_changes, on a connection of its own, asynchronously on the loop) and refresh at once,
   so a block set through any replica applies on every replica within milliseconds; the periodic
   refresh stays as the fallback for a notification lost with a dropped connection;
-- flush: every flush_seconds hand the counters' deltas to Store.flush_policy_counters;
+- flush: every flush_seconds hand the counters' deltas to Store.flush_policy_counters, under
+  this replica's name (policy.replica_name); also its account messages per clock minute and day
+  (Store.add_policy_window_counts), then ask the store which accounts are over a threshold summed
+  over every replica (Store.policy_window_totals_over): an account sending through two MTAs that
+  ask two replicas is counted once, in total;
 - alarms: recorded with Store.record_policy_alarm as soon as they happen (the chat side polls
-  for unposted alarms every second), plus the optional per-rule auto action.
+  for unposted alarms every second), plus the optional per-rule auto action. The store keeps one
+  alarm per rule, subject and clock window: of replicas crossing together, the first records it
+  (and takes the auto action); the others' are dropped.
 
 A connection stays open for as many requests as the peer sends (Postfix keeps one per smtpd). A
 peer that shuts its write side after one request (Exim's ${readsocket}) gets its answer, then the
@@ -41,7 +47,7 @@ from bot.policy.listen import Endpoint, ListenError, parse_listen
 from bot.store import Store
 from bot.store_changes import containment_changes
 from bot.store_pg import is_postgres
-from handlers.policy.counters import Counters, CounterSettings, Thresholds
+from handlers.policy.counters import SUMMED_RULES, Counters, CounterSettings, Thresholds
 from handlers.policy.decision import ContainmentIndex, Decider, Verdict
 from handlers.policy.model import PolicyAlarm
 from handlers.policy.protocol import Answers, MalformedRequest, PolicyRequest, RequestReader
@@ -54,6 +60,8 @@ EXPIRE_EVERY = 60.0
 # costs a bounded amount of memory, and no single flush is big enough to stall the loop
 EARLY_FLUSH_ROWS = 20_000
 PRUNE_AFTER = timedelta(days=8)
+# per-window counts are only for the live thresholds: kept a little past their window's end
+WINDOW_PRUNE_AFTER = {60: timedelta(hours=1), 86400: timedelta(days=2)}
 AUTO_ACTIONS = ("hold", "block")
 UNIX_SOCKET_MODE = 0o666  # smtpd runs as the postfix user; the directory is what guards it
 
@@ -94,6 +102,7 @@ class ServiceSettings:
         thresholds = Thresholds(
             **{name: int(getattr(policy, name)) for name in Thresholds.__dataclass_fields__}
         )
+        replica_name = policy.replica_name or default_replica_name()
         return cls(
             endpoints=tuple(endpoints),
             store_path=config.store_location,
@@ -106,10 +115,11 @@ class ServiceSettings:
                 local_domains=tuple(policy.local_domains),
                 exempt_accounts=tuple(policy.exempt_accounts),
                 exempt_hosts=tuple(policy.exempt_hosts),
+                source=replica_name,
             ),
             auto_action=dict(policy.auto_action),
             default_expiry=_duration(policy.default_expiry, "policy.default_expiry"),
-            replica_name=policy.replica_name or default_replica_name(),
+            replica_name=replica_name,
         )
 
 
@@ -244,6 +254,9 @@ class PolicyService:
         self._flush_due = asyncio.Event()
         self._last_expire = 0.0
         self._last_prune = 0.0
+        # summed alarms already handed on: (rule, account, window start), so each flush does not
+        # offer the same one again (the store would drop it; this saves the round trip)
+        self._summed_seen: set[tuple[str, str, float]] = set()
         # one thread owns the store connection: SQLite connections are per thread
         self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy-store")
         self._store: Store | None = None
@@ -314,33 +327,84 @@ class PolicyService:
         self.revision = revision
         return True
 
-    def _write_counters(self, pending: dict, now: datetime) -> int:
+    def _write_counters(
+        self, pending: dict, windows: dict, now: datetime
+    ) -> tuple[int, list[tuple[str, str, int, int, float]]]:
+        """Runs in the worker: writes the deltas; returns how many counter rows, and the
+        (rule, account, summed count, replicas, window start) of accounts over a threshold."""
         store = self._open_store()
         start = now.replace(minute=0, second=0, microsecond=0)
-        rows = Counters.rows(pending)  # built here, in the worker, not on the loop
+        rows = self.counters.rows(pending)  # built here, in the worker, not on the loop
         if rows:
             store.flush_policy_counters(start, 3600, rows)
+        window_rows = Counters.window_rows(windows)
+        over: list[tuple[str, str, int, int, float]] = []
+        if window_rows:
+            store.add_policy_window_counts(
+                self.settings.replica_name,
+                [
+                    (datetime.fromtimestamp(begin, UTC), seconds, "account", account, messages)
+                    for begin, seconds, account, messages in window_rows
+                ],
+            )
+            # read back after our own commit: of two replicas flushing at once, at least the
+            # later one sees both shares (the unique alarm key keeps it to one alarm if both do)
+            touched = {(seconds, begin) for begin, seconds, _, _ in window_rows}
+            for rule, seconds in SUMMED_RULES.items():
+                limit = getattr(self.settings.counters.thresholds, rule)
+                if not limit:
+                    continue
+                for length, begin in sorted(touched):
+                    if length != seconds:
+                        continue
+                    moment = datetime.fromtimestamp(begin, UTC)
+                    for account, count, replicas in store.policy_window_totals_over(
+                        moment, seconds, "account", limit
+                    ):
+                        over.append((rule, account, count, replicas, begin))
         if (now.timestamp() - self._last_prune) > 3600:
             self._last_prune = now.timestamp()
             store.prune_policy_counters(now - PRUNE_AFTER)
-        return len(rows)
+            for seconds, keep in WINDOW_PRUNE_AFTER.items():
+                store.prune_policy_window_counts(now - keep, seconds)
+        return len(rows), over
 
     async def flush_now(self) -> int:
-        """Hands the counters' deltas to the store; how many rows."""
+        """Hands the counters' deltas to the store; how many rows. Accounts over a threshold
+        summed over every replica become alarms (recorded by the alarm task)."""
         self._flush_due.clear()
         pending = self.counters.take_pending()
+        windows = self.counters.take_windows()
         now = self._store_now()
-        written = await self._in_worker(self._write_counters, pending, now)
+        written, over = await self._in_worker(self._write_counters, pending, windows, now)
         self.stats.flushes += 1
+        self._summed_alarms(over, now.timestamp())
         if now.timestamp() - self._last_expire >= EXPIRE_EVERY:
             self._last_expire = now.timestamp()
             self.counters.expire(now.timestamp())
+            horizon = now.timestamp() - max(SUMMED_RULES.values())
+            self._summed_seen = {key for key in self._summed_seen if key[2] >= horizon}
         return written
 
-    def _write_alarms(self, alarms: list[PolicyAlarm]) -> None:
+    def _summed_alarms(self, over: list[tuple[str, str, int, int, float]], now: float) -> None:
+        for rule, account, count, replicas, begin in over:
+            key = (rule, account, begin)
+            if key in self._summed_seen:
+                continue
+            self._summed_seen.add(key)
+            alarm = self.counters.summed_alarm(rule, account, count, replicas, begin, now)
+            if alarm is not None:
+                self._alarms.append(alarm)
+                self._alarm_ready.set()
+
+    def _write_alarms(self, alarms: list[PolicyAlarm]) -> list[PolicyAlarm]:
+        """Records the alarms; those that were new (not raised by a replica already)."""
         store = self._open_store()
+        recorded = []
         for alarm in alarms:
-            store.record_policy_alarm(alarm)
+            if not store.record_policy_alarm(alarm):
+                continue  # this rule, subject and window is alarmed already: once is enough
+            recorded.append(alarm)
             action = self.settings.auto_action.get(alarm.rule)
             if action:
                 store.add_containment(
@@ -351,12 +415,13 @@ class PolicyService:
                     reason=f"automatic: {alarm.rule} {alarm.count} > {alarm.threshold}",
                     set_by="relaywatch (auto_action)",
                 )
+        return recorded
 
     async def record_alarms_now(self) -> int:
         alarms, self._alarms = self._alarms, []
         self._alarm_ready.clear()
         if alarms:
-            await self._in_worker(self._write_alarms, alarms)
+            alarms = await self._in_worker(self._write_alarms, alarms)
             self.stats.alarms += len(alarms)
             for alarm in alarms:
                 log.warning(
