@@ -446,18 +446,27 @@ class PolicyService:
     async def _listen_loop(self, url: str) -> None:
         # the notifications arrive on the listener's own async connection; the reread itself goes
         # through the worker like every other store call, so neither blocks the decision path
-        changes = containment_changes(url, poll_seconds=self.settings.refresh_seconds)
-        async with contextlib.aclosing(changes):
-            async for revision in changes:
-                if revision == self.revision:
-                    continue
-                try:
-                    await self.refresh_now()
-                except Exception:
-                    self.stats.store_errors += 1
-                    log.exception(
-                        "policy: refresh on notification failed; the periodic one goes on"
-                    )
+        seconds = self.settings.refresh_seconds
+        while True:
+            try:
+                changes = containment_changes(url, poll_seconds=seconds)
+                async with contextlib.aclosing(changes):
+                    async for revision in changes:
+                        if revision != self.revision:
+                            await self._refresh_on_notice()
+            except Exception:
+                # store_changes reconnects after a lost connection itself; anything else lands
+                # here, and the listener starts over while the periodic refresh goes on
+                self.stats.store_errors += 1
+                log.exception("policy: containment listener failed; restarting it")
+                await asyncio.sleep(seconds)
+
+    async def _refresh_on_notice(self) -> None:
+        try:
+            await self.refresh_now()
+        except Exception:
+            self.stats.store_errors += 1
+            log.exception("policy: refresh on notification failed; the periodic one goes on")
 
     async def _flush_loop(self, seconds: float) -> None:
         # a timer sets the same event an early flush sets; not asyncio.wait_for, which before
