@@ -239,6 +239,11 @@ class PolicyConfig:
         1.0, "how often each policy service rereads containment entries from the store"
     )
     flush_seconds: float = setting(10.0, "how often live counters are flushed to the store")
+    replica_name: str = setting(
+        "",
+        "this replica's name in the shared counters (their `source`); empty: host name and "
+        "process id. Counters are summed over every replica's name",
+    )
     reject_text: str = setting(
         "5.7.1 Sending suspended by the mail administrators",
         "the text after REJECT for a blocked subject",

@@ -186,6 +186,19 @@ def _one_listen_address(value: str) -> str | None:
     return None
 
 
+_REPLICA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
+
+
+def replica_name(value: str) -> str | None:
+    """Empty (host name and process id) or a short label: it is stored with every counter row."""
+    if value and not _REPLICA_NAME.match(value):
+        return (
+            f"{value!r} is not a replica name: up to 64 letters, digits and . _ : @ - "
+            "(e.g. replica-a)"
+        )
+    return None
+
+
 def clock_time(value: str) -> str | None:
     hour, sep, minute = value.partition(":")
     # ASCII digits only: "²³:00" passes str.isdigit and then breaks int()
@@ -459,6 +472,7 @@ RULES: dict[str, Rule] = {
     "policy.remind_before": duration,
     "policy.refresh_seconds": positive,
     "policy.flush_seconds": positive,
+    "policy.replica_name": replica_name,
     "policy.reject_text": text_line,
     "policy.defer_text": text_line,
     "policy.hold_text": text_line,

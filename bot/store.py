@@ -181,6 +181,23 @@ MIGRATIONS: list[str] = [
         lease_until TEXT NOT NULL
     );
     """,
+    # 5: several policy services (replicas) on one store: each adds its account messages per
+    # clock window under its own name (source), thresholds are checked against the sum; and one
+    # alarm per rule, subject and clock window, however many replicas cross it at once.
+    """
+    CREATE TABLE policy_window_counts (
+        window_start TEXT NOT NULL,
+        window_seconds INTEGER NOT NULL,
+        subject_kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        source TEXT NOT NULL,
+        messages INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (window_start, window_seconds, subject_kind, subject, source)
+    );
+    ALTER TABLE policy_alarms ADD COLUMN window_start TEXT;
+    CREATE UNIQUE INDEX one_policy_alarm_per_window
+        ON policy_alarms (rule, subject_kind, subject, window_start);
+    """,
 ]
 
 # how long a poster may take before another process assumes it died and posts in its place
@@ -1183,7 +1200,45 @@ class Store:
                 "DELETE FROM policy_counters WHERE window_start < ?", (iso(before),)
             ).rowcount
 
+    def add_policy_window_counts(
+        self, source: str, rows: list[tuple[datetime, int, str, str, int]]
+    ) -> None:
+        """Adds one replica's (window_start, window_seconds, subject_kind, subject, messages)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO policy_window_counts (window_start, window_seconds, subject_kind, "
+                "subject, source, messages) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (window_start, window_seconds, subject_kind, subject, source) "
+                "DO UPDATE SET messages = policy_window_counts.messages + excluded.messages",
+                [
+                    (iso(start), seconds, kind, subject, source, n)
+                    for start, seconds, kind, subject, n in rows
+                ],
+            )
+
+    def policy_window_totals_over(
+        self, window_start: datetime, window_seconds: int, subject_kind: str, limit: int
+    ) -> list[tuple[str, int, int]]:
+        """(subject, messages summed over every source, how many sources) for the subjects over
+        `limit` in one clock window: the store does the sum, only those over come back."""
+        rows = self.db.execute(
+            "SELECT subject, SUM(messages), COUNT(*) FROM policy_window_counts "
+            "WHERE window_start = ? AND window_seconds = ? AND subject_kind = ? "
+            "GROUP BY subject HAVING SUM(messages) > ? ORDER BY subject",
+            (iso(window_start), window_seconds, subject_kind, limit),
+        ).fetchall()
+        return [(str(row[0]), int(row[1]), int(row[2])) for row in rows]
+
+    def prune_policy_window_counts(self, before: datetime, window_seconds: int) -> int:
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM policy_window_counts WHERE window_seconds = ? AND window_start < ?",
+                (window_seconds, iso(before)),
+            ).rowcount
+
     def record_policy_alarm(self, alarm: PolicyAlarm) -> int:
+        """The new alarm's id; 0 when one for the same rule, subject and clock window is there
+        already (another replica, or this one, raised it first): it is not recorded twice."""
         payload = {
             "rule": alarm.rule,
             "subject_kind": alarm.subject_kind,
@@ -1199,17 +1254,19 @@ class Store:
         }
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO policy_alarms (at, rule, subject_kind, subject, alarm_json) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO policy_alarms (at, rule, subject_kind, subject, "
+                "alarm_json, window_start) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     iso(alarm.at),
                     alarm.rule,
                     alarm.subject_kind,
                     alarm.subject,
                     json.dumps(payload, sort_keys=True),
+                    iso(alarm.clock_window()),
                 ),
             )
-            return int(cursor.lastrowid or 0)
+            # rowcount, not lastrowid: SQLite leaves lastrowid at the previous insert when ignored
+            return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else 0
 
     def unposted_policy_alarms(self, limit: int = 100) -> list[tuple[int, PolicyAlarm]]:
         rows = self.db.execute(

@@ -7,9 +7,19 @@ tasks:
 
 - refresh: every refresh_seconds read Store.containment_revision (one row) and reread the
   entries only when it moved, so a change made by another process applies within that interval;
-- flush: every flush_seconds hand the counters' deltas to Store.flush_policy_counters;
+- on a PostgreSQL store, also listen for the notification every containment write sends
+  (bot.store_changes, on a connection of its own, asynchronously on the loop) and refresh at once,
+  so a block set through any replica applies on every replica within milliseconds; the periodic
+  refresh stays as the fallback for a notification lost with a dropped connection;
+- flush: every flush_seconds hand the counters' deltas to Store.flush_policy_counters, under
+  this replica's name (policy.replica_name); also its account messages per clock minute and day
+  (Store.add_policy_window_counts), then ask the store which accounts are over a threshold summed
+  over every replica (Store.policy_window_totals_over): an account sending through two MTAs that
+  ask two replicas is counted once, in total;
 - alarms: recorded with Store.record_policy_alarm as soon as they happen (the chat side polls
-  for unposted alarms every second), plus the optional per-rule auto action.
+  for unposted alarms every second), plus the optional per-rule auto action. The store keeps one
+  alarm per rule, subject and clock window: of replicas crossing together, the first records it
+  (and takes the auto action); the others' are dropped.
 
 A connection stays open for as many requests as the peer sends (Postfix keeps one per smtpd). A
 peer that shuts its write side after one request (Exim's ${readsocket}) gets its answer, then the
@@ -24,6 +34,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +45,9 @@ from typing import Any
 from bot.config import Config, ConfigError
 from bot.policy.listen import Endpoint, ListenError, parse_listen
 from bot.store import Store
-from handlers.policy.counters import Counters, CounterSettings, Thresholds
+from bot.store_changes import containment_changes
+from bot.store_pg import is_postgres
+from handlers.policy.counters import SUMMED_RULES, Counters, CounterSettings, Thresholds
 from handlers.policy.decision import ContainmentIndex, Decider, Verdict
 from handlers.policy.model import PolicyAlarm
 from handlers.policy.protocol import Answers, MalformedRequest, PolicyRequest, RequestReader
@@ -47,6 +60,8 @@ EXPIRE_EVERY = 60.0
 # costs a bounded amount of memory, and no single flush is big enough to stall the loop
 EARLY_FLUSH_ROWS = 20_000
 PRUNE_AFTER = timedelta(days=8)
+# per-window counts are only for the live thresholds: kept a little past their window's end
+WINDOW_PRUNE_AFTER = {60: timedelta(hours=1), 86400: timedelta(days=2)}
 AUTO_ACTIONS = ("hold", "block")
 UNIX_SOCKET_MODE = 0o666  # smtpd runs as the postfix user; the directory is what guards it
 
@@ -64,6 +79,8 @@ class ServiceSettings:
     counters: CounterSettings
     auto_action: dict[str, str]
     default_expiry: timedelta
+    # this replica's `source` in the shared counters (policy.replica_name)
+    replica_name: str = ""
 
     @classmethod
     def from_config(cls, config: Config, listen: str | None = None) -> ServiceSettings:
@@ -85,6 +102,7 @@ class ServiceSettings:
         thresholds = Thresholds(
             **{name: int(getattr(policy, name)) for name in Thresholds.__dataclass_fields__}
         )
+        replica_name = policy.replica_name or default_replica_name()
         return cls(
             endpoints=tuple(endpoints),
             store_path=config.store_location,
@@ -97,10 +115,17 @@ class ServiceSettings:
                 local_domains=tuple(policy.local_domains),
                 exempt_accounts=tuple(policy.exempt_accounts),
                 exempt_hosts=tuple(policy.exempt_hosts),
+                source=replica_name,
             ),
             auto_action=dict(policy.auto_action),
             default_expiry=_duration(policy.default_expiry, "policy.default_expiry"),
+            replica_name=replica_name,
         )
+
+
+def default_replica_name() -> str:
+    """Host name and process id: two replicas never share one, even on one host."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _duration(text: str, key: str) -> timedelta:
@@ -229,6 +254,9 @@ class PolicyService:
         self._flush_due = asyncio.Event()
         self._last_expire = 0.0
         self._last_prune = 0.0
+        # summed alarms already handed on: (rule, account, window start), so each flush does not
+        # offer the same one again (the store would drop it; this saves the round trip)
+        self._summed_seen: set[tuple[str, str, float]] = set()
         # one thread owns the store connection: SQLite connections are per thread
         self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy-store")
         self._store: Store | None = None
@@ -299,33 +327,84 @@ class PolicyService:
         self.revision = revision
         return True
 
-    def _write_counters(self, pending: dict, now: datetime) -> int:
+    def _write_counters(
+        self, pending: dict, windows: dict, now: datetime
+    ) -> tuple[int, list[tuple[str, str, int, int, float]]]:
+        """Runs in the worker: writes the deltas; returns how many counter rows, and the
+        (rule, account, summed count, replicas, window start) of accounts over a threshold."""
         store = self._open_store()
         start = now.replace(minute=0, second=0, microsecond=0)
-        rows = Counters.rows(pending)  # built here, in the worker, not on the loop
+        rows = self.counters.rows(pending)  # built here, in the worker, not on the loop
         if rows:
             store.flush_policy_counters(start, 3600, rows)
+        window_rows = Counters.window_rows(windows)
+        over: list[tuple[str, str, int, int, float]] = []
+        if window_rows:
+            store.add_policy_window_counts(
+                self.settings.replica_name,
+                [
+                    (datetime.fromtimestamp(begin, UTC), seconds, "account", account, messages)
+                    for begin, seconds, account, messages in window_rows
+                ],
+            )
+            # read back after our own commit: of two replicas flushing at once, at least the
+            # later one sees both shares (the unique alarm key keeps it to one alarm if both do)
+            touched = {(seconds, begin) for begin, seconds, _, _ in window_rows}
+            for rule, seconds in SUMMED_RULES.items():
+                limit = getattr(self.settings.counters.thresholds, rule)
+                if not limit:
+                    continue
+                for length, begin in sorted(touched):
+                    if length != seconds:
+                        continue
+                    moment = datetime.fromtimestamp(begin, UTC)
+                    for account, count, replicas in store.policy_window_totals_over(
+                        moment, seconds, "account", limit
+                    ):
+                        over.append((rule, account, count, replicas, begin))
         if (now.timestamp() - self._last_prune) > 3600:
             self._last_prune = now.timestamp()
             store.prune_policy_counters(now - PRUNE_AFTER)
-        return len(rows)
+            for seconds, keep in WINDOW_PRUNE_AFTER.items():
+                store.prune_policy_window_counts(now - keep, seconds)
+        return len(rows), over
 
     async def flush_now(self) -> int:
-        """Hands the counters' deltas to the store; how many rows."""
+        """Hands the counters' deltas to the store; how many rows. Accounts over a threshold
+        summed over every replica become alarms (recorded by the alarm task)."""
         self._flush_due.clear()
         pending = self.counters.take_pending()
+        windows = self.counters.take_windows()
         now = self._store_now()
-        written = await self._in_worker(self._write_counters, pending, now)
+        written, over = await self._in_worker(self._write_counters, pending, windows, now)
         self.stats.flushes += 1
+        self._summed_alarms(over, now.timestamp())
         if now.timestamp() - self._last_expire >= EXPIRE_EVERY:
             self._last_expire = now.timestamp()
             self.counters.expire(now.timestamp())
+            horizon = now.timestamp() - max(SUMMED_RULES.values())
+            self._summed_seen = {key for key in self._summed_seen if key[2] >= horizon}
         return written
 
-    def _write_alarms(self, alarms: list[PolicyAlarm]) -> None:
+    def _summed_alarms(self, over: list[tuple[str, str, int, int, float]], now: float) -> None:
+        for rule, account, count, replicas, begin in over:
+            key = (rule, account, begin)
+            if key in self._summed_seen:
+                continue
+            self._summed_seen.add(key)
+            alarm = self.counters.summed_alarm(rule, account, count, replicas, begin, now)
+            if alarm is not None:
+                self._alarms.append(alarm)
+                self._alarm_ready.set()
+
+    def _write_alarms(self, alarms: list[PolicyAlarm]) -> list[PolicyAlarm]:
+        """Records the alarms; those that were new (not raised by a replica already)."""
         store = self._open_store()
+        recorded = []
         for alarm in alarms:
-            store.record_policy_alarm(alarm)
+            if not store.record_policy_alarm(alarm):
+                continue  # this rule, subject and window is alarmed already: once is enough
+            recorded.append(alarm)
             action = self.settings.auto_action.get(alarm.rule)
             if action:
                 store.add_containment(
@@ -336,12 +415,13 @@ class PolicyService:
                     reason=f"automatic: {alarm.rule} {alarm.count} > {alarm.threshold}",
                     set_by="relaywatch (auto_action)",
                 )
+        return recorded
 
     async def record_alarms_now(self) -> int:
         alarms, self._alarms = self._alarms, []
         self._alarm_ready.clear()
         if alarms:
-            await self._in_worker(self._write_alarms, alarms)
+            alarms = await self._in_worker(self._write_alarms, alarms)
             self.stats.alarms += len(alarms)
             for alarm in alarms:
                 log.warning(
@@ -362,6 +442,31 @@ class PolicyService:
             except Exception:
                 self.stats.store_errors += 1
                 log.exception("policy: %s failed; decisions go on with what is in memory", name)
+
+    async def _listen_loop(self, url: str) -> None:
+        # the notifications arrive on the listener's own async connection; the reread itself goes
+        # through the worker like every other store call, so neither blocks the decision path
+        seconds = self.settings.refresh_seconds
+        while True:
+            try:
+                changes = containment_changes(url, poll_seconds=seconds)
+                async with contextlib.aclosing(changes):
+                    async for revision in changes:
+                        if revision != self.revision:
+                            await self._refresh_on_notice()
+            except Exception:
+                # store_changes reconnects after a lost connection itself; anything else lands
+                # here, and the listener starts over while the periodic refresh goes on
+                self.stats.store_errors += 1
+                log.exception("policy: containment listener failed; restarting it")
+                await asyncio.sleep(seconds)
+
+    async def _refresh_on_notice(self) -> None:
+        try:
+            await self.refresh_now()
+        except Exception:
+            self.stats.store_errors += 1
+            log.exception("policy: refresh on notification failed; the periodic one goes on")
 
     async def _flush_loop(self, seconds: float) -> None:
         # a timer sets the same event an early flush sets; not asyncio.wait_for, which before
@@ -426,6 +531,8 @@ class PolicyService:
                 asyncio.create_task(self._flush_loop(s.flush_seconds)),
                 asyncio.create_task(self._alarm_loop()),
             ]
+            if isinstance(s.store_path, str) and is_postgres(s.store_path):
+                self._tasks.append(asyncio.create_task(self._listen_loop(s.store_path)))
         log.info("policy service listening on %s", ", ".join(self.addresses))
 
     async def stop(self) -> None:

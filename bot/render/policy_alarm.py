@@ -64,6 +64,9 @@ def alarm_reply(alarm: PolicyAlarm, alert_id: int, throttle_rate: str) -> ChatRe
         lines.append("Sample recipients: " + _listing(alarm.sample_recipients))
     if alarm.policy_context:
         lines.append(f"Seen by: `{escape(alarm.policy_context)}`")
+    replicas = alarm.detail.get("replicas")
+    if isinstance(replicas, int) and replicas > 1:
+        lines.append(f"Counted over {replicas} policy service replicas (their sum crossed it)")
     text = "\n".join(lines)
     blocks = [*sections(text)]
     subject = containable(alarm)

@@ -15,6 +15,12 @@ Windows are fixed (tumbling): a minute, an hour, a day, each starting when the s
 message in it arrives. Every rule alarms at most once per window and subject. State for a subject
 whose every window has ended is dropped by `expire()`, and the number of subjects is capped
 (oldest first out), so memory stays flat however many accounts and hosts appear.
+
+Several replicas (each MTA asks one of them) see only their share of an account's messages. So
+each also keeps its account messages per clock-aligned UTC minute (`take_windows()`), which the
+service adds to the store under its replica name; the store sums them over every replica, and
+`summed_alarm()` turns a sum over a threshold into an alarm for that clock window
+(account_messages_per_minute and account_messages_per_day: the two rules that are plain counts).
 """
 
 from __future__ import annotations
@@ -57,6 +63,11 @@ class CounterSettings:
     exempt_accounts: tuple[str, ...] = ()
     exempt_hosts: tuple[str, ...] = ()
     max_subjects: int = MAX_SUBJECTS
+    source: str = ""  # this replica's name: the `source` of every row it flushes
+
+
+# the rules a sum over replicas can decide: rule -> the clock window its sum is kept for
+SUMMED_RULES = {"account_messages_per_minute": MINUTE, "account_messages_per_day": DAY}
 
 
 class MessageEvents:
@@ -191,8 +202,10 @@ class Counters:
         self.events = MessageEvents()
         self.accounts: OrderedDict[str, _Account] = OrderedDict()
         self.hosts: OrderedDict[str, _Host] = OrderedDict()
-        # deltas since the last flush: (kind, subject, source) -> [messages, recipients, bytes]
-        self._pending: dict[tuple[str, str, str], list[int]] = {}
+        # deltas since the last flush: (kind, subject) -> [messages, recipients, bytes]
+        self._pending: dict[tuple[str, str], list[int]] = {}
+        # account messages since the last flush per clock minute: (account, minute start) -> n
+        self._windows: dict[tuple[str, int], int] = {}
 
     @property
     def subjects(self) -> int:
@@ -214,21 +227,20 @@ class Counters:
         if not (is_message or recipients or size or state == "RCPT"):
             return []
         messages = 1 if is_message else 0
-        source = request.policy_context
         client = request.client_address
         alarms: list[PolicyAlarm] = []
         if messages or recipients or size:
             if request.sasl_username:
-                self._add(("account", request.sasl_username, source), messages, recipients, size)
+                self._add(("account", request.sasl_username), messages, recipients, size)
             if client:
-                self._add(("host", client, source), messages, recipients, size)
+                self._add(("host", client), messages, recipients, size)
         if request.sasl_username:
             self._account(request, now, messages, alarms)
         if client and client in self.internal:
             self._host(request, now, messages, alarms)
         return alarms
 
-    def _add(self, key: tuple[str, str, str], messages: int, recipients: int, size: int) -> None:
+    def _add(self, key: tuple[str, str], messages: int, recipients: int, size: int) -> None:
         row = self._pending.get(key)
         if row is None:
             self._pending[key] = [messages, recipients, size]
@@ -239,20 +251,69 @@ class Counters:
 
     @property
     def pending_rows(self) -> int:
+        # the per-minute counts are no more than one per pending account row and minute since
+        # the last flush: bounding these bounds them
         return len(self._pending)
 
-    def take_pending(self) -> dict[tuple[str, str, str], list[int]]:
+    def take_pending(self) -> dict[tuple[str, str], list[int]]:
         """The deltas since the last call, as they are (O(1): turn them into rows elsewhere)."""
         pending, self._pending = self._pending, {}
         return pending
 
-    @staticmethod
-    def rows(pending: dict[tuple[str, str, str], list[int]]) -> list[tuple]:
+    def rows(self, pending: dict[tuple[str, str], list[int]]) -> list[tuple]:
         """(kind, subject, source, messages, recipients, bytes) rows, as the store takes them."""
-        return [(*key, *values) for key, values in pending.items()]
+        source = self.settings.source
+        return [(kind, subject, source, *values) for (kind, subject), values in pending.items()]
 
     def take_flush(self) -> list[tuple]:
         return self.rows(self.take_pending())
+
+    def take_windows(self) -> dict[tuple[str, int], int]:
+        """Account messages per clock minute since the last call (O(1), like take_pending)."""
+        windows, self._windows = self._windows, {}
+        return windows
+
+    @staticmethod
+    def window_rows(windows: dict[tuple[str, int], int]) -> list[tuple[int, int, str, int]]:
+        """(window start, window seconds, account, messages) rows for the clock minutes and the
+        UTC days they fall in: what the store sums over replicas for SUMMED_RULES."""
+        days: dict[tuple[str, int], int] = {}
+        rows = []
+        for (account, minute), messages in windows.items():
+            rows.append((minute, MINUTE, account, messages))
+            day = (account, minute - minute % DAY)
+            days[day] = days.get(day, 0) + messages
+        rows.extend((day, DAY, account, messages) for (account, day), messages in days.items())
+        return rows
+
+    def summed_alarm(
+        self,
+        rule: str,
+        account: str,
+        count: int,
+        replicas: int,
+        window_start: float,
+        now: float,
+    ) -> PolicyAlarm | None:
+        """The alarm for an account whose messages summed over `replicas` crossed `rule` in the
+        clock window starting at `window_start`; None when the rule is off or it is exempt."""
+        limit = getattr(self.thresholds, rule)
+        if not limit or count <= limit or account in self.exempt_accounts:
+            return None
+        state = self.accounts.get(account)  # what this replica saw of it, as evidence
+        return PolicyAlarm(
+            rule=rule,
+            subject_kind="account",
+            subject=account,
+            count=count,
+            threshold=limit,
+            window_seconds=SUMMED_RULES[rule],
+            at=datetime.fromtimestamp(now, UTC),
+            client_addresses=tuple(sorted(state.ips))[:20] if state else (),
+            sample_recipients=tuple(state.samples) if state else (),
+            detail={"replicas": replicas},
+            window_start=datetime.fromtimestamp(window_start, UTC),
+        )
 
     # -- accounts ----------------------------------------------------------------------------
 
@@ -290,6 +351,8 @@ class Counters:
                 state.flags &= ~DAY_ALARMED
             state.minute_count += messages
             state.day_count += messages
+            minute = (name, int(now) - int(now) % MINUTE)
+            self._windows[minute] = self._windows.get(minute, 0) + messages
             limit = t.account_messages_per_minute
             if limit and state.minute_count > limit and not state.flags & MINUTE_ALARMED:
                 state.flags |= MINUTE_ALARMED

@@ -7,7 +7,7 @@ saw cross a threshold. Both are plain data so the store, the service and the ren
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 # account: a SASL login name; host: an IP or a CIDR; sender: an envelope sender address;
 # sender_domain: the domain of envelope senders.
@@ -55,6 +55,16 @@ class PolicyAlarm:
     sample_recipients: tuple[str, ...] = ()
     policy_context: str = ""
     detail: dict[str, object] = field(default_factory=dict)
+    # the clock window the alarm is for; None: the one `at` falls in (aligned to UTC). The store
+    # keeps one alarm per rule, subject and window, whichever replica raised it first
+    window_start: datetime | None = None
+
+    def clock_window(self) -> datetime:
+        if self.window_start is not None:
+            return self.window_start
+        seconds = max(1, self.window_seconds)
+        epoch = int(self.at.timestamp())
+        return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
     @property
     def key(self) -> str:

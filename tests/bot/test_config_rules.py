@@ -101,6 +101,7 @@ BAD_VALUES: dict[str, Any] = {
     "policy.remind_before": "soon",
     "policy.refresh_seconds": 0.0,
     "policy.flush_seconds": -1.0,
+    "policy.replica_name": "replica a; drop",
     "policy.reject_text": "",
     "policy.defer_text": "two\nlines",
     "policy.hold_text": "  ",

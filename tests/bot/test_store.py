@@ -306,6 +306,49 @@ def test_counters_from_every_source_are_summed(store_location: str) -> None:
         assert two.policy_counter_totals("account", "carol@lab.test", since) == (6, 7, 160)
 
 
+def test_window_counts_are_summed_over_replicas_in_the_store(store_location: str) -> None:
+    minute = datetime(2026, 11, 28, 8, 5, tzinfo=UTC)
+    with Store(store_location) as one, Store(store_location) as two:
+        one.add_policy_window_counts("replica-a", [(minute, 60, "account", "carol@lab.test", 6)])
+        two.add_policy_window_counts("replica-b", [(minute, 60, "account", "carol@lab.test", 6)])
+        one.add_policy_window_counts("replica-a", [(minute, 60, "account", "dave@lab.test", 4)])
+        one.add_policy_window_counts("replica-a", [(minute, 60, "account", "dave@lab.test", 1)])
+        later = minute + timedelta(minutes=1)
+        two.add_policy_window_counts("replica-b", [(later, 60, "account", "carol@lab.test", 9)])
+        assert two.policy_window_totals_over(minute, 60, "account", 10) == [
+            ("carol@lab.test", 12, 2)
+        ]
+        assert one.policy_window_totals_over(minute, 60, "account", 4) == [
+            ("carol@lab.test", 12, 2),
+            ("dave@lab.test", 5, 1),
+        ]
+        assert one.prune_policy_window_counts(later, 60) == 3
+        assert one.policy_window_totals_over(minute, 60, "account", 0) == []
+        assert one.policy_window_totals_over(later, 60, "account", 0) == [("carol@lab.test", 9, 1)]
+
+
+def test_one_policy_alarm_per_rule_subject_and_window(store_location: str) -> None:
+    from dataclasses import replace
+
+    from handlers.policy.model import PolicyAlarm
+
+    at = datetime(2026, 11, 28, 8, 5, 30, tzinfo=UTC)
+    alarm = PolicyAlarm("account_messages_per_minute", "account", "carol@lab.test", 12, 10, 60, at)
+    with Store(store_location) as one, Store(store_location) as two:
+        assert one.record_policy_alarm(alarm) > 0
+        # another replica crossing in the same clock minute: dropped, whatever its count
+        assert two.record_policy_alarm(replace(alarm, count=13, at=at + timedelta(seconds=20))) == 0
+        assert (
+            one.record_policy_alarm(
+                replace(alarm, rule="account_messages_per_day", window_seconds=86400)
+            )
+            > 0
+        )
+        assert two.record_policy_alarm(replace(alarm, subject="dave@lab.test")) > 0
+        assert two.record_policy_alarm(replace(alarm, at=at + timedelta(seconds=30))) > 0
+        assert len(one.unposted_policy_alarms()) == 4
+
+
 def test_a_dropped_postgresql_connection_is_reopened_between_transactions(
     postgres_server: PostgresServer,
 ) -> None:

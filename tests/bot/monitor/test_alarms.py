@@ -103,8 +103,10 @@ async def test_alarm_reaches_slack_with_four_confirmed_buttons(bot: SlackBot) ->
     assert alert.channel == ALERTS and alert.kind == "policy"
     assert bot.store.unposted_policy_alarms() == []
 
-    # the same alarm again: a follow-up in the alert's thread, not a second alert
-    bot.store.record_policy_alarm(alarm(count=77))
+    # the same rule and subject in the next minute: a follow-up in the alert's thread, not a
+    # second alert (the same minute again is one alarm already: the store drops the repeat)
+    assert bot.store.record_policy_alarm(alarm(count=50)) == 0
+    bot.store.record_policy_alarm(alarm(count=77, at=datetime(2026, 12, 1, 5, 1, tzinfo=UTC)))
     posts = await bot.slack.wait_for("chat.postMessage", count=2, within=5)
     assert posts[1].params["thread_ts"] == alert.thread_ts
     assert "*77*" in posts[1].params["text"]

@@ -33,15 +33,15 @@ def send(counters, now, recipients=("r@dest.test",), data=True, **attributes):
 
 
 def test_messages_recipients_bytes_are_flushed_per_account_and_host():
-    c = Counters(CounterSettings())
+    c = Counters(CounterSettings(source="replica-a"))  # rows carry the replica's name
     send(c, NOW, recipients=("a@x.test", "b@y.test"), sasl_username="carol@example.com")
     c.observe(
         req(protocol_state="END-OF-MESSAGE", size="2048", sasl_username="carol@example.com"), NOW
     )
     rows = sorted(c.take_flush())
     assert rows == [
-        ("account", "carol@example.com", "test", 1, 2, 2048),
-        ("host", "198.51.100.7", "test", 1, 2, 2048),
+        ("account", "carol@example.com", "replica-a", 1, 2, 2048),
+        ("host", "198.51.100.7", "replica-a", 1, 2, 2048),
     ]
     assert c.take_flush() == []
 
@@ -180,3 +180,33 @@ def test_subject_cap_drops_least_recently_seen():
         send(c, NOW, sasl_username=f"user{i}@x.test")
     assert len(c.accounts) == 100
     assert "user249@x.test" in c.accounts and "user0@x.test" not in c.accounts
+
+
+def test_account_messages_are_kept_per_clock_minute_and_day_for_the_sum():
+    c = Counters(CounterSettings(thresholds=Thresholds(account_messages_per_minute=3)))
+    minute = NOW - NOW % 60
+    send(c, minute + 58, sasl_username="u@x.test")
+    send(c, minute + 59, sasl_username="u@x.test")
+    send(c, minute + 61, sasl_username="u@x.test")  # the next clock minute
+    windows = c.take_windows()
+    assert windows == {("u@x.test", minute): 2, ("u@x.test", minute + 60): 1}
+    assert c.take_windows() == {}
+    day = minute - minute % 86400
+    assert sorted(Counters.window_rows(windows)) == [
+        (day, 86400, "u@x.test", 3),
+        (minute, 60, "u@x.test", 2),
+        (minute + 60, 60, "u@x.test", 1),
+    ]
+    # a sum over replicas above the threshold is an alarm for that minute, with local evidence
+    alarm = c.summed_alarm("account_messages_per_minute", "u@x.test", 7, 2, minute, NOW)
+    assert alarm is not None and alarm.count == 7 and alarm.threshold == 3
+    assert alarm.clock_window().timestamp() == minute and alarm.detail == {"replicas": 2}
+    assert alarm.client_addresses == ("198.51.100.7",)
+    assert c.summed_alarm("account_messages_per_minute", "u@x.test", 3, 2, minute, NOW) is None
+
+
+def test_exempt_accounts_are_neither_kept_for_the_sum_nor_alarmed():
+    c = Counters(CounterSettings(exempt_accounts=("list@x.test",)))
+    send(c, NOW, sasl_username="list@x.test")
+    assert c.take_windows() == {}
+    assert c.summed_alarm("account_messages_per_minute", "list@x.test", 99, 2, NOW, NOW) is None
