@@ -13,7 +13,6 @@ for a moment still post each message once.
 from __future__ import annotations
 
 import asyncio
-
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
