@@ -15,7 +15,6 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from bot.secretlike import HIDDEN, SECRET_ADVICE, hide_secrets, looks_like_secret
 
@@ -698,55 +697,6 @@ def config_values(config: Config) -> dict[str, Any]:
     return values
 
 
-# Slack's IDs: channels C… (public), G… (private), D… (direct); users U…/W…; user groups S….
-# Authorization compares IDs exactly, never names (members choose and change names).
-_SLACK_ID = {
-    "slack.allowed_channels": ("CGD", "a channel ID such as C0123ABCD (not a #name)"),
-    "slack.admins": ("UW", "a user ID such as U0123ABCD (not a name)"),
-    "slack.admin_usergroup": ("S", "a user group ID such as S0123ABCD (not a @handle)"),
-}
-
-
-def _validate_slack_ids(config: Config) -> None:
-    slack = config.slack
-    values = {
-        "slack.allowed_channels": slack.allowed_channels,
-        "slack.admins": slack.admins,
-        "slack.admin_usergroup": [slack.admin_usergroup] if slack.admin_usergroup else [],
-    }
-    for key, items in values.items():
-        prefixes, expected = _SLACK_ID[key]
-        for item in items:
-            ok = (
-                len(item) >= 2
-                and item[0] in prefixes
-                and item.isascii()
-                and item.isalnum()
-                and item.upper() == item
-            )
-            if not ok:
-                shown = item if len(item) <= 40 else item[:40] + "…"
-                raise ConfigError(f"{key}: {shown!r} is not {expected}")
-
-
-def _validate_limits(config: Config) -> None:
-    limits = config.limits
-    for name in (
-        "mailsummary_max_days",
-        "admin_mailsummary_max_days",
-        "relaycheck_max_targets",
-        "admin_relaycheck_max_targets",
-        "heavy_jobs_per_user",
-        "admin_heavy_jobs_per_user",
-        "heavy_jobs_total",
-    ):
-        if getattr(limits, name) <= 0:
-            raise ConfigError(f"limits.{name}: must be more than 0")
-    for name in ("mailsummary_max_days", "relaycheck_max_targets", "heavy_jobs_per_user"):
-        if getattr(limits, "admin_" + name) < getattr(limits, name):
-            raise ConfigError(f"limits.admin_{name}: must not be less than limits.{name}")
-
-
 def _validate(config: Config) -> None:
     """Every key's rule (bot/config_rules.py), then the rules across keys; the first problem
     found is raised as one line naming the key."""
@@ -764,89 +714,10 @@ def _validate(config: Config) -> None:
         found = cross(values)
         if found:
             raise ConfigError(f"{found[0]}: {_one_line(found[1])}")
-    _validate_store_url(config.store.url)
-    _validate_sections(config)
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _validate_sections(config: Config) -> None:
-    """Rules of the queue, domain and containment sections that read several keys at once."""
-    if config.queue.mta not in ("postfix", "exim"):
-        raise ConfigError(f"queue.mta: expected postfix or exim, got {config.queue.mta!r}")
-    for key in ("ids_per_call", "max_ids_per_action"):
-        if not 1 <= getattr(config.queue, key) <= 1_000_000:
-            raise ConfigError(f"queue.{key}: must be between 1 and 1000000")
-    if not 0 < config.queue.timeout <= 3600:
-        raise ConfigError("queue.timeout: must be between 0 and 3600 seconds")
-    _validate_domain(config.domain)
-    _validate_containment(config.policy)
-    _validate_slack_ids(config)
-    _validate_limits(config)
-
-
-def _validate_containment(policy: PolicyConfig) -> None:
-    """The [policy] keys the containment commands read: durations, the button rate, auto actions."""
-    from handlers.policy.containment import ContainmentError, parse_duration, parse_rate
-    from handlers.policy.model import CONTAINMENT_ACTIONS
-
-    spans = {}
-    for key in ("default_expiry", "max_expiry", "remind_before"):
-        try:
-            spans[key] = parse_duration(getattr(policy, key))
-        except ContainmentError as exc:
-            raise ConfigError(f"policy.{key}: {exc}") from None
-    if spans["default_expiry"] > spans["max_expiry"]:
-        raise ConfigError("policy.default_expiry: longer than policy.max_expiry")
-    try:
-        parse_rate(policy.throttle_rate)
-    except ContainmentError as exc:
-        raise ConfigError(f"policy.throttle_rate: {exc}") from None
-    # alarm rules are named after their threshold keys (account_messages_per_minute, ...)
-    rules = {f.name for f in dataclasses.fields(policy) if f.type in (int, "int")}
-    for rule, action in policy.auto_action.items():
-        if rule not in rules:
-            raise ConfigError(
-                f"policy.auto_action.{rule}: not an alarm rule; "
-                f"use one of {', '.join(sorted(rules))}"
-            )
-        if action not in CONTAINMENT_ACTIONS:
-            raise ConfigError(
-                f"policy.auto_action.{rule}: expected one of {', '.join(CONTAINMENT_ACTIONS)}, "
-                f"got {action!r}"
-            )
-
-
-def _validate_domain(section: DomainConfig) -> None:
-    from handlers.domain import (
-        DomainInputError,
-        normalize_domain,
-        normalize_ip,
-        normalize_selector,
-        parse_nameserver,
-    )
-
-    for index, server in enumerate(section.nameservers):
-        try:
-            parse_nameserver(server)
-        except ValueError as exc:
-            raise ConfigError(f"domain.nameservers[{index}]: {exc}") from None
-    for key, check in (
-        ("selectors", normalize_selector),
-        ("sending_ips", normalize_ip),
-        ("helo_names", normalize_domain),
-    ):
-        for index, value in enumerate(getattr(section, key)):
-            try:
-                check(value)
-            except DomainInputError as exc:
-                raise ConfigError(f"domain.{key}[{index}]: {exc}") from None
-    if section.timeout <= 0 or section.mta_sts_timeout <= 0:
-        raise ConfigError("domain.timeout and domain.mta_sts_timeout: must be above 0 seconds")
-    if section.mta_sts_max_bytes < 1024:
-        raise ConfigError("domain.mta_sts_max_bytes: must be at least 1024")
 
 
 def effective_config_toml(config: Config) -> str:
@@ -889,16 +760,3 @@ def toml_value(value: Any, hide: bool = True) -> str:
         items = (f"{k} = {toml_value(v, hide)}" for k, v in value.items())
         return "{ " + ", ".join(items) + " }"
     return repr(value)
-
-
-def _validate_store_url(url: str) -> None:
-    if not url:
-        return
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
-        raise ConfigError(f"store.url: expected postgresql://user@host/database, got {url!r}")
-    if parts.password is not None:
-        raise ConfigError(
-            "store.url: the password does not belong in the URL; set RELAYWATCH_STORE_PASSWORD "
-            "in the environment or in secrets_file"
-        )

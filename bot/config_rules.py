@@ -225,11 +225,11 @@ def tls_mode(value: str) -> str | None:
 
 
 def slack_user(value: str) -> str | None:
-    return None if _SLACK_USER.match(value) else f"{value!r} is not a Slack user ID (U0123ABCD)"
+    return None if _SLACK_USER.fullmatch(value) else f"{value!r} is not a Slack user ID (U0123ABCD)"
 
 
 def slack_group(value: str) -> str | None:
-    if not value or _SLACK_GROUP.match(value):
+    if not value or _SLACK_GROUP.fullmatch(value):
         return None
     return f"{value!r} is not a Slack user group ID (S0123ABCD)"
 
@@ -245,7 +245,7 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$", re.ASCII)
 
 def channel_id(value: str) -> str | None:
     """Where commands are allowed: by ID only (members choose and change channel names)."""
-    if _CHANNEL_ID.match(value):
+    if _CHANNEL_ID.fullmatch(value):
         return None
     return f"{value!r} is not a channel ID such as C0123ABCD (not a #name)"
 
@@ -298,8 +298,9 @@ def auto_actions(value: dict) -> str | None:
     from handlers.policy.model import CONTAINMENT_ACTIONS
 
     for rule_name, action in value.items():
-        if rule_name not in _ALARM_RULES:
-            return f"{rule_name!r} is not an alarm rule (one of {', '.join(_ALARM_RULES)})"
+        rules = _alarm_rules()
+        if rule_name not in rules:
+            return f"{rule_name!r} is not an alarm rule (one of {', '.join(rules)})"
         if action not in CONTAINMENT_ACTIONS:
             return (
                 f"{rule_name} = {action!r}: the action must be one of "
@@ -308,14 +309,13 @@ def auto_actions(value: dict) -> str | None:
     return None
 
 
-_ALARM_RULES = (
-    "account_messages_per_minute",
-    "account_messages_per_day",
-    "account_client_ips_per_hour",
-    "account_networks_per_hour",
-    "host_outbound_per_hour",
-    "host_domains_per_hour",
-)
+def _alarm_rules() -> tuple[str, ...]:
+    """The policy service's alarm rules, named after its threshold settings."""
+    import dataclasses
+
+    from handlers.policy.counters import Thresholds
+
+    return tuple(f.name for f in dataclasses.fields(Thresholds))
 
 
 # -- combinators -------------------------------------------------------------------------------
@@ -365,6 +365,51 @@ def store_url(value: str) -> str | None:
     return None
 
 
+def all_of(*rules: Rule) -> Rule:
+    """The first problem any of `rules` finds."""
+
+    def check(value: Any) -> str | None:
+        for rule in rules:
+            problem = rule(value)
+            if problem:
+                return problem
+        return None
+
+    return check
+
+
+def accepted_by(parse: Callable[[Any], Any], *errors: type[Exception]) -> Rule:
+    """The parser that will read the value at run time, as a rule: its error is the problem.
+    (Imported lazily: loading the configuration must not load every engine.)"""
+
+    def check(value: Any) -> str | None:
+        try:
+            parse()(value)
+        except errors as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+def _domain_parser(name: str) -> Callable[[], Callable[[Any], Any]]:
+    def load() -> Callable[[Any], Any]:
+        import handlers.domain
+
+        return getattr(handlers.domain, name)
+
+    return load
+
+
+def _containment_parser(name: str) -> Callable[[], Callable[[Any], Any]]:
+    def load() -> Callable[[Any], Any]:
+        import handlers.policy.containment
+
+        return getattr(handlers.policy.containment, name)
+
+    return load
+
+
 def each(rule: Rule) -> Rule:
     def check(values: list) -> str | None:
         for index, item in enumerate(values):
@@ -402,6 +447,8 @@ def any_bool(value: bool) -> str | None:
 
 
 # -- the rules ---------------------------------------------------------------------------------
+
+_policy_duration = all_of(duration, accepted_by(_containment_parser("parse_duration"), ValueError))
 
 RULES: dict[str, Rule] = {
     "secrets_file": optional_path,
@@ -467,9 +514,10 @@ RULES: dict[str, Rule] = {
     "logsummary.local_domains": each(domain),
     "logsummary.workers": between(0, 64),
     "policy.listen": listen_address,
-    "policy.default_expiry": duration,
-    "policy.max_expiry": duration,
-    "policy.remind_before": duration,
+    # the containment commands read these with their own parser: both must accept a value
+    "policy.default_expiry": _policy_duration,
+    "policy.max_expiry": _policy_duration,
+    "policy.remind_before": _policy_duration,
     "policy.refresh_seconds": positive,
     "policy.flush_seconds": positive,
     "policy.replica_name": replica_name,
@@ -501,7 +549,9 @@ RULES: dict[str, Rule] = {
     "schedule.relay_every_hours": at_least(0),
     "schedule.logsummary_every_minutes": at_least(0),
     "schedule.domain_every_hours": at_least(0),
-    "policy.throttle_rate": rate,
+    "policy.throttle_rate": all_of(
+        rate, accepted_by(_containment_parser("parse_rate"), ValueError)
+    ),
     "queue.mta": mta,
     "queue.postfix_config_dir": optional_path,
     "queue.exim_path": command_word,
@@ -510,11 +560,20 @@ RULES: dict[str, Rule] = {
     "queue.timeout": between(0.1, 3600),
     "queue.ids_per_call": between(1, 1_000_000),
     "queue.max_ids_per_action": between(1, 1_000_000),
-    "domain.nameservers": each(nameserver),
+    # the domain engine reads these with its own parsers: both must accept a value
+    "domain.nameservers": each(
+        all_of(nameserver, accepted_by(_domain_parser("parse_nameserver"), ValueError))
+    ),
     "domain.timeout": positive,
-    "domain.selectors": each(dkim_selector),
-    "domain.sending_ips": each(ip_address),
-    "domain.helo_names": each(hostname),
+    "domain.selectors": each(
+        all_of(dkim_selector, accepted_by(_domain_parser("normalize_selector"), ValueError))
+    ),
+    "domain.sending_ips": each(
+        all_of(ip_address, accepted_by(_domain_parser("normalize_ip"), ValueError))
+    ),
+    "domain.helo_names": each(
+        all_of(hostname, accepted_by(_domain_parser("normalize_domain"), ValueError))
+    ),
     "domain.mta_sts_timeout": positive,
     "domain.mta_sts_max_bytes": at_least(1024),
 }
@@ -537,5 +596,15 @@ def _expiry_order(values: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _admin_limits(values: dict[str, Any]) -> tuple[str, str] | None:
+    for name in ("mailsummary_max_days", "relaycheck_max_targets", "heavy_jobs_per_user"):
+        if values[f"limits.admin_{name}"] < values[f"limits.{name}"]:
+            return (f"limits.admin_{name}", f"must not be less than limits.{name}")
+    return None
+
+
 # checks across keys, after every key passed its own rule: (key, reason) or None
-CROSS_RULES: tuple[Callable[[dict[str, Any]], tuple[str, str] | None], ...] = (_expiry_order,)
+CROSS_RULES: tuple[Callable[[dict[str, Any]], tuple[str, str] | None], ...] = (
+    _expiry_order,
+    _admin_limits,
+)
