@@ -90,13 +90,6 @@ class Bot:
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    standin = await SlackStandIn().start()
-    yield standin
-    await standin.stop()
-
-
-@pytest.fixture
 async def bot(slack: SlackStandIn, tmp_path) -> AsyncIterator[Bot]:
     config = Config()
     config.secrets.slack_bot_token = "xoxb-test"

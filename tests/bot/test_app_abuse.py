@@ -11,7 +11,6 @@ from tests.bot.test_app import SECRET, USER, Bot
 from tests.fixtures.slack_api import action_body, event_body, sign, slash_body
 
 # the real app on loopback with the Slack stand-in (fixtures shared with test_app)
-slack = test_app.slack
 bot = test_app.bot
 
 

@@ -14,7 +14,6 @@ from tests.bot import test_app
 from tests.bot.test_app import SECRET, Bot
 from tests.fixtures.slack_api import sign, slash_body
 
-slack = test_app.slack
 bot = test_app.bot
 
 

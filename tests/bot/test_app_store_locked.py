@@ -13,7 +13,6 @@ from pathlib import Path
 from tests.bot import test_app
 from tests.bot.test_app import ADMIN, Bot
 
-slack = test_app.slack
 bot = test_app.bot
 
 HOLD_LOCK = """

@@ -19,7 +19,6 @@ from handlers.relay.targets import TargetSpec
 from tests.bot import test_app
 from tests.bot.test_app import ADMIN, Bot
 
-slack = test_app.slack
 bot = test_app.bot
 
 

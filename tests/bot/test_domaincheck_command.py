@@ -4,7 +4,7 @@ the command itself: watch-list default, non-admin limits, usage errors, escaping
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -104,13 +104,6 @@ async def test_txt_record_text_is_escaped_in_chat(store, dns_server) -> None:
     )
     assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
     assert "<https://evil.example" not in shown
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    standin = await SlackStandIn().start()
-    yield standin
-    await standin.stop()
 
 
 async def test_slash_domaincheck_acks_then_result_with_details_in_the_thread(

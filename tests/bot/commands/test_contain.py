@@ -16,13 +16,6 @@ USER = "UUSER001"
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    standin = await SlackStandIn().start()
-    yield standin
-    await standin.stop()
-
-
-@pytest.fixture
 async def bot(slack: SlackStandIn, tmp_path) -> AsyncIterator[SlackBot]:
     store = Store(tmp_path / "relaywatch.db")
     async with running_bot(bot_config(slack, [ADMIN]), store, slack) as running:

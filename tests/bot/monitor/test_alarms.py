@@ -38,13 +38,6 @@ def alarm(subject: str = "carol@example.com", kind: str = "account", **kw) -> Po
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    standin = await SlackStandIn().start()
-    yield standin
-    await standin.stop()
-
-
-@pytest.fixture
 async def bot(slack: SlackStandIn, tmp_path) -> AsyncIterator[SlackBot]:
     store = Store(tmp_path / "relaywatch.db")
     config = bot_config(slack, [ADMIN])

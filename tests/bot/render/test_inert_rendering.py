@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,13 +269,6 @@ def test_generated_hostile_text_in_the_shell_adapter_is_exact_and_visible(h: str
 
 
 # -- through the Slack stand-in and the shell adapter ---------------------------------------------
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    standin = await SlackStandIn().start()
-    yield standin
-    await standin.stop()
 
 
 def slack_poster(slack: SlackStandIn) -> SlackPoster:

@@ -4,7 +4,6 @@ and — through the real app — the user always gets the final answer."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,13 +19,6 @@ from tests.bot.test_app import Bot
 from tests.fixtures.slack_api import Fault, SlackStandIn
 
 bot = test_app.bot
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    standin = await SlackStandIn().start()
-    yield standin
-    await standin.stop()
 
 
 class Sleeps:

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.config import Config
 from bot.render.reply import ChatReply, ReplyFile, context, detail_reply, sections
 from bot.slack import SlackPoster, api_base_url, web_client
 from tests.fixtures.slack_api import Fault, SlackStandIn
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    standin = await SlackStandIn().start()
-    yield standin
-    await standin.stop()
 
 
 @pytest.fixture
