@@ -8,7 +8,6 @@ from handlers.queue.actions import QUEUE_ACTIONS, QueueActionPlan, QueueActionRe
 from handlers.queue.engine import (
     QueueOptions,
     QueueReadError,
-    default_privilege,
     queue_action,
     read_queue,
     read_queue_sync,
@@ -35,7 +34,6 @@ __all__ = [
     "Selection",
     "SelectionError",
     "checked_ids",
-    "default_privilege",
     "is_queue_id",
     "parse_selection",
     "queue_action",

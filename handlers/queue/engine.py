@@ -4,7 +4,6 @@ queued (and from whom), and which messages one action would touch."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -146,11 +145,6 @@ def plan_queue_action_sync(
         batch=options.batch,
         limit=options.limit,
     )
-
-
-def default_privilege() -> tuple[str, ...]:
-    """Root runs postsuper directly; anyone else goes through sudo without a password prompt."""
-    return () if os.geteuid() == 0 else ("sudo", "-n")
 
 
 async def queue_action(

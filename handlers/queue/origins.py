@@ -36,10 +36,6 @@ def iter_origins(lines: Iterable[str], wanted: Collection[str]) -> Iterator[tupl
             yield match["id"], Origin(match["ip"], match["user"] or "")
 
 
-def origins_from_lines(lines: Iterable[str], wanted: Collection[str]) -> dict[str, Origin]:
-    return dict(iter_origins(lines, wanted))
-
-
 def iter_origins_in_logs(
     paths: Iterable[str], wanted: Collection[str], warn: Callable[[str], None]
 ) -> Iterator[tuple[str, Origin]]:
@@ -55,18 +51,10 @@ def iter_origins_in_logs(
 
 
 def origins_from_logs(
-    paths: Iterable[str], wanted: set[str]
+    paths: Iterable[str], wanted: Collection[str]
 ) -> tuple[dict[str, Origin], list[str]]:
     """(origins, warnings) from each log and its rotations, oldest first."""
-    found: dict[str, Origin] = {}
     warnings: list[str] = []
     if not wanted:
-        return found, warnings
-    for path in paths:
-        for name in rotations(path) or [path]:
-            try:
-                with open_binary(name) as stream:
-                    found.update(origins_from_lines(iter_lines(stream), wanted))
-            except (OSError, EOFError) as exc:
-                warnings.append(f"could not read {name} to tie queued mail to its sender: {exc}")
-    return found, warnings
+        return {}, warnings
+    return dict(iter_origins_in_logs(paths, wanted, warnings.append)), warnings
