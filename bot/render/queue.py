@@ -141,6 +141,8 @@ def plan_text(result: QueueActionResult) -> str:
         source = "the hold queue" if plan.action != "hold" else "the queues it holds from"
         line += f"; {plan.elsewhere} more of theirs are not in {source}"
     lines = [line, *(f"  {visible(out)}" for out in result.output)]
+    # an unreadable log means mail of this account or client may be missing from the plan
+    lines.extend(f"warning: {visible(text)}" for text in plan.warnings)
     if result.ok and not result.dry_run and plan.action == "hold" and count:
         lines.append(
             "next: review the held mail (postcat -q ID), then delete it from hold or release it"

@@ -44,6 +44,8 @@ class QueueActionPlan:
     bytes: int = 0
     elsewhere: int = 0  # matching messages in a queue this action does not take from
     commands: list[QueueCommand] = field(default_factory=list)
+    # logs that could not be read to tie mail to its account or client: the plan may miss mail
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

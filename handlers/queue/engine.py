@@ -125,14 +125,15 @@ def plan_queue_action_sync(
     unparsed = [0]
     messages = list(_messages(options, unparsed))
     origins: dict[str, Origin] = {}
+    warnings: list[str] = []
     if selection.needs_origins:
         if not options.log_paths:
             raise QueueReadError(
                 f"selecting by {selection.kind} needs the mail log (logs.paths) to tie queued "
                 "mail to its client and account"
             )
-        origins, _ = origins_from_logs(options.log_paths, {m.queue_id for m in messages})
-    return plan_action(
+        origins, warnings = origins_from_logs(options.log_paths, {m.queue_id for m in messages})
+    plan = plan_action(
         action,
         selection,
         messages,
@@ -145,6 +146,8 @@ def plan_queue_action_sync(
         batch=options.batch,
         limit=options.limit,
     )
+    plan.warnings.extend(warnings)
+    return plan
 
 
 async def queue_action(

@@ -4,6 +4,7 @@ the queue IDs on stdin, exactly as the sudoers rule in deploy/ allows."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import smtplib
 import socket
@@ -15,6 +16,7 @@ import pytest
 from bot.cli import main
 from bot.config import Config
 from bot.dispatch import Dispatcher, Invocation, parse_command_line
+from bot.render.queue import plan_text
 from bot.store import Store
 from handlers.queue import (
     QueueOptions,
@@ -198,3 +200,16 @@ def test_queue_cli_json_exit_codes_and_delete(postfix: PostfixInstance, tmp_path
     )
     assert "deleted 3 messages" in capsys.readouterr().out
     assert all("bulk@lab.test" != row.key for row in read_queue_sync(_options(postfix)).top_senders)
+
+
+async def test_an_unreadable_log_is_a_warning_not_a_silent_empty_plan(
+    postfix: PostfixInstance, tmp_path
+) -> None:
+    options = _options(postfix)
+    missing = dataclasses.replace(options, log_paths=(str(tmp_path / "no-such-mail.log"),))
+    plan = await queue_action(
+        "hold", parse_selection("account", "mallory@lab.test"), missing, dry_run=True
+    )
+    assert plan.plan.queue_ids == []
+    assert plan.plan.warnings and "no-such-mail.log" in plan.plan.warnings[0]
+    assert "warning: could not read" in plan_text(plan)
