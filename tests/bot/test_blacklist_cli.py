@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from io import StringIO
 from pathlib import Path
 
 import pytest
 
-from bot.cli import build_parser, main
-from bot.cli.context import CliContext
-from bot.config import load_config
+from bot.cli import main
 from bot.store import Store
+from tests.fixtures.cli import run_cli
 from tests.fixtures.dns_server import DnsTestServer
 from tests.fixtures.dnsbl_zones import (
     CLEAN_IP,
@@ -45,15 +43,7 @@ def env_for(tmp_path: Path, server: DnsTestServer, healthy_only: bool = True) ->
 
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    config = load_config(env=env)
-    out, err = StringIO(), StringIO()
-    parsed = build_parser().parse_args(list(args))
-    ctx = CliContext(config=config, stdout=out, stderr=err)
-    try:
-        code = parsed.run(parsed, ctx)
-    finally:
-        ctx.close()
-    return int(code), out.getvalue(), err.getvalue()
+    return run_cli(env, *args)
 
 
 def test_listed_exits_1_with_documented_json(tmp_path, dns_server):

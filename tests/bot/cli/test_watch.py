@@ -1,26 +1,14 @@
 """`relaywatch watch add|remove|list` against a real store file."""
 
 import json
-from io import StringIO
 from pathlib import Path
 
 from bot.cli import main
-from bot.cli.context import CliContext
-from bot.config import load_config
+from tests.fixtures.cli import run_cli
 
 
 def run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
-    config = load_config(env={"RELAYWATCH_STORE_PATH": str(tmp_path / "rw.db")})
-    out, err = StringIO(), StringIO()
-    from bot.cli import build_parser
-
-    parsed = build_parser().parse_args(list(args))
-    ctx = CliContext(config=config, stdout=out, stderr=err)
-    try:
-        code = parsed.run(parsed, ctx)
-    finally:
-        ctx.close()
-    return int(code), out.getvalue(), err.getvalue()
+    return run_cli({"RELAYWATCH_STORE_PATH": str(tmp_path / "rw.db")}, *args)
 
 
 def test_add_list_remove_round_trip(tmp_path: Path) -> None:
